@@ -1,0 +1,173 @@
+"""Application factory.
+
+``create_app(config, services)`` assembles a Flask app from a validated configuration and a set of
+service declarations; nothing is read at import time. All errors are mapped to JSON here, in one
+place: typed :class:`CdsError` subclasses to their status, Werkzeug HTTP errors to theirs, and
+anything unexpected to a generic 500 that carries only a request id (logged with the traceback,
+never with the request content).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, g, request
+from flask_cors import CORS
+from werkzeug.exceptions import HTTPException
+
+from .auth import Authenticator, build_authenticator
+from .config import Config
+from .errors import CdsError, InvalidRequest, RegistryError
+from .extensions import AuditSink, Metrics, NullAudit, NullMetrics
+from .feedback import FeedbackHandler
+from .pipeline import CallRunner, Clock, utc_now
+from .registry import Registry, ServiceDefinition
+from .views import bp, json_response
+
+log = logging.getLogger("igcds.app")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@dataclass
+class ServiceState:
+    """Everything the views need, stored in ``app.extensions["cds_service"]``."""
+
+    config: Config
+    registry: Registry
+    authenticator: Authenticator
+    runner: CallRunner
+    feedback: FeedbackHandler
+    metrics: Metrics
+    catalog: Callable[[], list[dict[str, Any]]]
+    openapi: Callable[[], dict[str, Any]]
+    readiness_checks: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+
+    def readiness(self) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        for name, check in self.readiness_checks.items():
+            try:
+                results[name] = check()
+            except Exception as exc:  # a failing check makes us not-ready, not a 500
+                results[name] = {"ok": False, "error": type(exc).__name__}
+        return results
+
+
+def create_app(
+    config: Config,
+    services: Registry | Iterable[ServiceDefinition],
+    *,
+    catalog: Callable[[], list[dict[str, Any]]] | None = None,
+    audit: AuditSink | None = None,
+    feedback: FeedbackHandler | None = None,
+    metrics: Metrics | None = None,
+    authenticator: Authenticator | None = None,
+    openapi: Callable[[], dict[str, Any]] | None = None,
+    readiness_checks: Mapping[str, Callable[[], dict[str, Any]]] | None = None,
+    clock: Clock = utc_now,
+) -> Flask:
+    registry = services if isinstance(services, Registry) else Registry(services)
+    if len(registry) == 0:
+        raise RegistryError("no CDS services declared")
+    metrics = metrics or NullMetrics()
+    authenticator = authenticator or build_authenticator(config)
+    app = Flask("cds_service")
+    app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    state = ServiceState(
+        config=config,
+        registry=registry,
+        authenticator=authenticator,
+        runner=CallRunner(config, registry, audit=audit or NullAudit(), metrics=metrics, clock=clock),
+        feedback=feedback or FeedbackHandler(registry),
+        metrics=metrics,
+        catalog=catalog or (lambda: []),
+        openapi=openapi or (lambda: {}),
+        readiness_checks={"auth": authenticator.readiness, **dict(readiness_checks or {})},
+    )
+    app.extensions["cds_service"] = state
+    CORS(
+        app,
+        resources={r"/*": {"origins": list(config.server.cors_origins)}},
+        allow_headers=["Authorization", "Content-Type"],
+        methods=["GET", "POST", "OPTIONS"],
+        expose_headers=["X-Request-Id"],
+        max_age=86400,
+    )
+    app.register_blueprint(bp)
+    _register_request_hooks(app, state)
+    _register_error_handlers(app)
+    return app
+
+
+def _register_request_hooks(app: Flask, state: ServiceState) -> None:
+    @app.before_request
+    def _start() -> None:
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+        g.service = "other"
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        response.headers.setdefault("Cache-Control", "no-store")
+        started = g.get("started")
+        if started is not None and request.method != "OPTIONS":
+            state.metrics.observe_request(
+                request.url_rule.rule if request.url_rule else "unmatched",
+                g.get("service", "other"),
+                response.status_code,
+                time.perf_counter() - started,
+            )
+        return response
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CdsError)
+    def _cds_error(exc: CdsError) -> Response:
+        if exc.status_code == 401:
+            log.warning("authentication failed", extra={"event": "auth_failed", "reason": exc.message,
+                                                         "request_id": g.get("request_id")})
+        elif exc.status_code >= 400:
+            log.info("request refused", extra={"event": "request_refused", "status": exc.status_code,
+                                               "error": exc.code, "request_id": g.get("request_id")})
+        body = exc.to_dict()
+        if exc.status_code != 401:
+            body["requestId"] = g.get("request_id")
+        return json_response(body, exc.status_code)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        messages = {
+            404: "no such endpoint",
+            405: f"method {request.method} is not allowed here",
+            413: "request body is larger than the configured limit",
+        }
+        code = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(status, "http-error")
+        body = {"error": code, "message": messages.get(status, exc.description or exc.name),
+                "requestId": g.get("request_id")}
+        response = json_response(body, status)
+        if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+            response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+        return response
+
+    @app.errorhandler(RecursionError)
+    def _too_deep(exc: RecursionError) -> Response:
+        return _cds_error(InvalidRequest("request JSON is nested too deeply"))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unexpected error", extra={"event": "internal_error", "request_id": g.get("request_id")})
+        return json_response(
+            {"error": "internal-error", "message": "unexpected error; quote the requestId to the operator",
+             "requestId": g.get("request_id")},
+            500,
+        )

@@ -1,0 +1,238 @@
+"""Prefetch resolution, per CDS Hooks 2.0 "Prefetch Template" (reference §3.2).
+
+For each prefetch key a service declares:
+
+* present with a resource or Bundle: used as is; a searchset with a ``next`` link is paged
+  through (bounded by ``[fhir] max_pages``) when the service marked the key ``paged``;
+* present as ``null``: the client has no data; definitive, never fetched (P4);
+* present as an OperationOutcome (or a Bundle holding only one): "not available" from the
+  client; fetched from ``fhirServer`` if we can, otherwise unavailable (P5);
+* missing: fetched from ``fhirServer`` with the ``fhirAuthorization`` token (P3, P7), all
+  missing keys in parallel under one deadline.
+
+A *required* key that ends up unavailable answers 412 naming the key (P8). An optional key that
+ends up unavailable is reported to the handler in ``HookRequest.unavailable`` so rules that
+depend on it stay quiet rather than report "missing" data the client never sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import PrefetchUnavailable
+from .fhir_client import FhirClient, FhirFetchError
+from .registry import TOKEN_PATTERN, USER_TOKENS, Prefetch, ServiceDefinition
+
+log = logging.getLogger("igcds.prefetch")
+
+_EXECUTOR = ThreadPoolExecutor(max_workers=32, thread_name_prefix="fhir")
+
+
+class TemplateError(ValueError):
+    """A template token that this request cannot fill (e.g. ``userPractitionerId`` for a nurse)."""
+
+
+def render_template(template: str, context: Mapping[str, Any]) -> str:
+    """Fill ``{{context.x}}`` and user tokens from the request context (pure; reference §3.3)."""
+    return TOKEN_PATTERN.sub(lambda m: _token_value(m.group(1), context), template)
+
+
+def _token_value(token: str, context: Mapping[str, Any]) -> str:
+    if token.startswith("context."):
+        name = token[len("context."):]
+        value = context.get(name)
+        if not isinstance(value, (str, int)) or isinstance(value, bool) or value == "":
+            raise TemplateError(f"context.{name} is not in the request context")
+        return str(value)
+    if token in USER_TOKENS:
+        wanted = token[len("user"):-len("Id")]  # Practitioner, PractitionerRole, Patient, RelatedPerson
+        user = context.get("userId")
+        if isinstance(user, str) and "/" in user:
+            kind, _, ident = user.partition("/")
+            if kind == wanted and ident:
+                return ident
+        raise TemplateError(f"{token} does not apply to this user")
+    raise TemplateError(f"unknown token {token}")
+
+
+def is_operation_outcome(value: Any) -> bool:
+    if not isinstance(value, Mapping):
+        return False
+    if value.get("resourceType") == "OperationOutcome":
+        return True
+    if value.get("resourceType") == "Bundle":
+        entries = value.get("entry") or []
+        resources = [e.get("resource") for e in entries if isinstance(e, Mapping)]
+        return bool(resources) and all(
+            isinstance(r, Mapping) and r.get("resourceType") == "OperationOutcome" for r in resources
+        )
+    return False
+
+
+def next_link(bundle: Mapping[str, Any]) -> str | None:
+    links = bundle.get("link")
+    if not isinstance(links, list):
+        return None
+    for link in links:
+        if isinstance(link, Mapping) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return link["url"]
+    return None
+
+
+@dataclass
+class Resolution:
+    data: dict[str, Any] = field(default_factory=dict)
+    unavailable: set[str] = field(default_factory=set)
+    #: Key -> short reason (no PHI, no token), for logs and the 412 body.
+    reasons: dict[str, str] = field(default_factory=dict)
+    fetched: int = 0
+    pages_followed: int = 0
+
+
+def resolve_prefetch(
+    service: ServiceDefinition,
+    context: Mapping[str, Any],
+    supplied: Mapping[str, Any] | None,
+    client: FhirClient | None,
+    *,
+    max_pages: int,
+    no_client_reason: str = "no fhirServer in the request",
+) -> Resolution:
+    """Work out every prefetch key's data; raise :class:`PrefetchUnavailable` for required keys."""
+    supplied = supplied or {}
+    res = Resolution()
+    to_fetch: dict[str, str] = {}
+    to_page: dict[str, Mapping[str, Any]] = {}
+    for key, spec in service.prefetch.items():
+        if key in supplied:
+            value = supplied[key]
+            if value is None:
+                res.data[key] = None
+                continue
+            if not is_operation_outcome(value):
+                if spec.paged and isinstance(value, Mapping) and next_link(value):
+                    to_page[key] = value
+                else:
+                    res.data[key] = value
+                continue
+            res.reasons[key] = "the client returned an OperationOutcome"
+        try:
+            to_fetch[key] = render_template(spec.template, context)
+        except TemplateError as exc:
+            res.reasons[key] = str(exc)
+            res.unavailable.add(key)
+    if to_fetch or to_page:
+        if client is None:
+            for key in list(to_fetch) + list(to_page):
+                if key in to_page:  # keep the first page we were given
+                    res.data[key] = to_page[key]
+                    continue
+                res.reasons[key] = res.reasons.get(key) or no_client_reason
+                res.unavailable.add(key)
+        else:
+            _fetch_all(service.prefetch, to_fetch, to_page, client, max_pages, res)
+    missing_required = sorted(k for k in res.unavailable if service.prefetch[k].required)
+    if missing_required:
+        raise PrefetchUnavailable(
+            "required prefetch data is neither prefetched nor obtainable from fhirServer: "
+            + ", ".join(missing_required),
+            details={"keys": {k: res.reasons.get(k, "unavailable") for k in missing_required}},
+        )
+    return res
+
+
+def _fetch_all(
+    specs: Mapping[str, Prefetch],
+    to_fetch: Mapping[str, str],
+    to_page: Mapping[str, Mapping[str, Any]],
+    client: FhirClient,
+    max_pages: int,
+    res: Resolution,
+) -> None:
+    jobs: dict[str, Callable[[], Any]] = {}
+    for key, query in to_fetch.items():
+        jobs[key] = _job_fetch(client, query, specs[key].paged, max_pages)
+    for key, first in to_page.items():
+        jobs[key] = _job_page(client, first, max_pages)
+    futures = {key: _EXECUTOR.submit(job) for key, job in jobs.items()}
+    wait(list(futures.values()), timeout=client.deadline.remaining() + 0.2)
+    for key, future in futures.items():
+        if not future.done():
+            future.cancel()
+            res.reasons[key] = "deadline reached"
+            if key in to_page:
+                res.data[key] = to_page[key]
+            else:
+                res.unavailable.add(key)
+            continue
+        try:
+            value, pages = future.result()
+        except FhirFetchError as exc:
+            res.reasons[key] = f"fetch failed: {exc}"
+            if key in to_page:  # partial data beats none: keep what the client sent
+                res.data[key] = to_page[key]
+            else:
+                res.unavailable.add(key)
+            continue
+        except Exception:  # a bug in paging must not become a 500; log and degrade
+            log.exception("prefetch fetch crashed", extra={"event": "prefetch_crash", "key": key})
+            res.reasons[key] = "fetch failed"
+            res.unavailable.add(key)
+            continue
+        if is_operation_outcome(value):
+            res.reasons[key] = "the FHIR server returned an OperationOutcome"
+            res.unavailable.add(key)
+            continue
+        res.data[key] = value
+        res.fetched += key in to_fetch
+        res.pages_followed += pages
+
+
+def _job_fetch(client: FhirClient, query: str, paged: bool, max_pages: int) -> Callable[[], Any]:
+    def run() -> tuple[Mapping[str, Any], int]:
+        first = client.get_json(query)
+        if paged and first.get("resourceType") == "Bundle" and next_link(first):
+            return _follow(client, first, max_pages)
+        return first, 0
+
+    return run
+
+
+def _job_page(client: FhirClient, first: Mapping[str, Any], max_pages: int) -> Callable[[], Any]:
+    return lambda: _follow(client, first, max_pages)
+
+
+def _follow(client: FhirClient, first: Mapping[str, Any], max_pages: int) -> tuple[dict[str, Any], int]:
+    """Merge a searchset's pages into one Bundle; stop at ``max_pages`` pages in all."""
+    merged = dict(first)
+    entries = list(first.get("entry") or [])
+    url = next_link(first)
+    pages = 1
+    seen: set[str] = set()
+    while url and pages < max_pages and url not in seen:
+        seen.add(url)
+        if not client.same_origin(client.url_for(url)):
+            log.warning("refused next link to another origin", extra={"event": "next_link_refused"})
+            break
+        if client.deadline.remaining() < 0.1:
+            break
+        try:
+            page = client.get_json(url)
+        except FhirFetchError as exc:
+            log.info("paging stopped", extra={"event": "paging_stopped", "reason": str(exc)})
+            break
+        if page.get("resourceType") != "Bundle":
+            break
+        entries.extend(page.get("entry") or [])
+        url = next_link(page)
+        pages += 1
+    merged["entry"] = entries
+    merged["link"] = [link for link in first.get("link") or [] if isinstance(link, Mapping)
+                      and link.get("relation") != "next"]
+    if not merged["link"]:
+        del merged["link"]
+    return merged, pages - 1

@@ -1,0 +1,47 @@
+"""Production serving with gunicorn (gthread workers: FHIR fetches wait on I/O).
+
+The WSGI app is built in each worker after the fork (no preload), so per-process resources —
+database engines, HTTP pools, the replay store connection — are never shared across processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, factory: Callable[[], Any], options: dict[str, Any]) -> None:
+        self._factory = factory
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            if key in self.cfg.settings and value is not None:
+                self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self._factory()
+
+
+def run_gunicorn(factory: Callable[[], Any], *, host: str, port: int, workers: int, threads: int,
+                 extra: dict[str, Any] | None = None) -> None:
+    options: dict[str, Any] = {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread" if threads > 1 else "sync",
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        "preload_app": False,
+        "proc_name": "igcds",
+        **(extra or {}),
+    }
+    _Gunicorn(factory, options).run()

@@ -1,0 +1,125 @@
+"""HTTP endpoints. Thin: parse HTTP, authenticate, hand over to the call runner, answer JSON."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, current_app, g, request
+
+from .errors import InvalidRequest, UnsupportedMediaType
+
+log = logging.getLogger("igcds.http")
+
+bp = Blueprint("cds", __name__)
+
+_JSON_TYPES = ("application/json", "application/fhir+json")
+
+
+def _state() -> Any:
+    return current_app.extensions["cds_service"]
+
+
+def json_response(document: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(document), status=status, mimetype="application/json")
+
+
+def read_json_body() -> Any:
+    """The request body as JSON, or a 4xx naming the problem (415, 413, 400)."""
+    mimetype = (request.mimetype or "").lower()
+    if mimetype not in _JSON_TYPES:
+        raise UnsupportedMediaType(
+            f"Content-Type must be application/json, got {mimetype or 'none'}"
+        )
+    raw = request.get_data(cache=False)  # 413 from MAX_CONTENT_LENGTH surfaces here
+    if not raw.strip():
+        raise InvalidRequest("request body is empty; a JSON object is required")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {str(exc).split(':')[0]}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    return body
+
+
+def _audience(path: str) -> str:
+    return _state().config.server.public_base_url.rstrip("/") + path
+
+
+@bp.get("/cds-services")
+def discovery() -> Response:
+    _state().authenticator.authenticate(request, _audience("/cds-services"))
+    g.service = "discovery"
+    return json_response(_state().registry.discovery())
+
+
+@bp.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    state = _state()
+    auth = state.authenticator.authenticate(request, _audience(f"/cds-services/{service_id}"))
+    g.service = service_id if service_id in state.registry.ids() else "unknown"
+    body = read_json_body()
+    started = time.perf_counter()
+    outcome = state.runner.run(service_id, body, auth)
+    log.info("cds call", extra={
+        "event": "cds_call",
+        "service": service_id,
+        "hook": outcome.hook,
+        "hookInstance": body.get("hookInstance"),
+        "issuer": auth.issuer or "dev",
+        "cards": outcome.rule_ids,
+        "fhir_queries": outcome.fhir_queries,
+        "ms": round((time.perf_counter() - started) * 1000, 2),
+    })
+    return json_response(outcome.document)
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    state = _state()
+    state.authenticator.authenticate(request, _audience(f"/cds-services/{service_id}/feedback"))
+    g.service = service_id if service_id in state.registry.ids() else "unknown"
+    body = read_json_body()
+    return json_response(state.feedback.handle(service_id, body))
+
+
+@bp.get("/rules")
+def rules() -> Response:
+    state = _state()
+    state.authenticator.authenticate(request, _audience("/rules"))
+    g.service = "rules"
+    return json_response({"rules": state.catalog()})
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    g.service = "health"
+    return json_response({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    g.service = "health"
+    state = _state()
+    checks = state.readiness()
+    status = 200 if all(c.get("ok", True) for c in checks.values() if isinstance(c, dict)) else 503
+    body: dict[str, Any] = {"status": "ready" if status == 200 else "not-ready", "checks": checks}
+    if state.config.dev:
+        body["warning"] = "DEV MODE: CDS Hooks JWT authentication is disabled. Never expose this server."
+    return json_response(body, status)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    g.service = "metrics"
+    payload, content_type = _state().metrics.exposition()
+    return Response(payload, status=200, content_type=content_type)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    g.service = "openapi"
+    return json_response(_state().openapi())

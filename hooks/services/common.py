@@ -1,0 +1,69 @@
+"""The pipeline every igcds service runs: facts -> rules -> findings -> cards.
+
+A rule that raises is a bug, but one rule's bug must not hide every other card: the exception is
+logged with the rule id (no patient data) and that rule is reported in the response extension as
+not evaluated, while the other rules still answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+
+from cds_service import Card, HookRequest, ServiceResponse
+
+from ..facts import Facts, facts_from_request
+from ..findings import Finding, render_card
+
+log = logging.getLogger("igcds.rules")
+
+Rule = Callable[[Facts], Iterable[Finding]]
+
+EXTENSION_KEY = "org.igcds.processing"
+
+
+def run_rules(facts: Facts, rules: Sequence[Rule]) -> tuple[list[Finding], list[str]]:
+    findings: list[Finding] = []
+    failed: list[str] = []
+    for rule in rules:
+        try:
+            findings.extend(rule(facts))
+        except Exception:
+            name = getattr(rule, "__name__", repr(rule))
+            log.exception("rule failed", extra={"event": "rule_failed", "rule": name})
+            failed.append(name)
+    return _one_per_rule_and_order(findings), failed
+
+
+def _one_per_rule_and_order(findings: list[Finding]) -> list[Finding]:
+    """A rule fires at most once per order (RULES.md "Order rules")."""
+    seen: set[tuple[str, str | None]] = set()
+    unique = []
+    for finding in findings:
+        key = (finding.rule, finding.about)
+        if key not in seen:
+            seen.add(key)
+            unique.append(finding)
+    return unique
+
+
+def respond(request: HookRequest, rules: Sequence[Rule]) -> ServiceResponse:
+    facts = facts_from_request(request)
+    findings, failed = run_rules(facts, rules)
+    shown: list[Card] = []
+    silent: list[Card] = []
+    for finding in findings:
+        card = render_card(finding)
+        (silent if facts.policy.is_silent(finding.rule) else shown).append(card)
+    extension: dict[str, object] = {}
+    if facts.record.skipped:
+        extension["skippedResources"] = len(facts.record.skipped)
+    if facts.record.unavailable:
+        extension["unavailableData"] = sorted(facts.record.unavailable)
+    if failed:
+        extension["rulesNotEvaluated"] = failed
+    return ServiceResponse(
+        cards=tuple(shown),
+        silent_cards=tuple(silent),
+        extension={EXTENSION_KEY: extension} if extension else None,
+    )
