@@ -129,7 +129,7 @@ class Action:
             raise CardModelError("an update action must keep the resource id")
         if self.type is ActionType.DELETE and not self.resource_id:
             raise CardModelError("a delete action needs resourceId (ResourceType/id)")
-        if self.resource_id is not None and "/" not in self.resource_id:
+        if self.resource_id is not None and ("/" not in self.resource_id or "://" in self.resource_id):
             raise CardModelError("resourceId must be a relative reference such as 'ServiceRequest/1'")
 
     def to_json(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ HOOK_PREFETCH_TOKENS: Mapping[str, frozenset[str]] = {
 USER_TOKENS = frozenset({"userPractitionerId", "userPractitionerRoleId", "userPatientId", "userRelatedPersonId"})
 
 TOKEN_PATTERN = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+_ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _SERVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -118,7 +119,7 @@ def template_tokens(template: str) -> list[str]:
 
 def validate_template(template: str, hook: str) -> None:
     """Raise :class:`RegistryError` unless every token is valid CDS Hooks 2.0 for ``hook``."""
-    if template.startswith("/") or "://" in template:
+    if template.startswith("/") or _ABSOLUTE.match(template):
         raise RegistryError(f"prefetch template must be a relative FHIR URL: {template!r}")
     stripped = TOKEN_PATTERN.sub("", template)
     if "{{" in stripped or "}}" in stripped:

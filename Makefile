@@ -1,0 +1,40 @@
+# igcds — the two commands that matter: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+
+.PHONY: run test venv unit integration bench soak fuzz clean
+
+## make run: create .venv, install igcds, serve on 127.0.0.1:8080 (dev mode: no JWT, loopback only)
+run: venv
+	$(BIN)/igcds serve --dev --host $(HOST) --port $(PORT) $(if $(IGCDS_CONFIG),--config $(IGCDS_CONFIG),)
+
+## make test: create every venv and server binary the suite needs, then run the whole suite
+test: venv venv-fhir postgres-bin
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+## make unit: the fast tests only (no real servers)
+unit: venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/cds_service tests/fhir_mappings tests/hooks
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+## make bench: the benchmark suite (docs/performance.md explains the figures)
+bench: venv venv-fhir
+	$(BIN)/python bench/run.py
+
+## make soak: 10 minutes at 80% of measured peak
+soak: venv
+	$(BIN)/python bench/soak.py
+
+clean:
+	rm -rf $(VENV) .venv-fhir *.egg-info .pytest_cache data
+
+include mk/infra.mk

@@ -1,0 +1,113 @@
+"""A FHIR server that misbehaves on purpose, on a loopback port: for deadline and fault tests.
+
+Modes: ``hang`` (accepts, never answers), ``reset`` (closes the connection at once), ``500``,
+``429``, ``garbage`` (200 with non-JSON), ``slow-drip`` (a byte every 0.2 s), ``page-forever``
+(every searchset has a next link to another page), ``ok`` (a fixed Patient and empty searchsets).
+Every request is recorded (method, path, headers) so tests can assert what was — or was not — sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+@dataclass
+class FaultyServer:
+    base_url: str
+    mode: str
+    requests: list[Recorded] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+
+def _handler(state: FaultyServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+        def do_GET(self) -> None:  # noqa: N802
+            state.requests.append(Recorded("GET", self.path, dict(self.headers.items())))
+            mode = state.mode
+            if mode == "hang":
+                state._stop.wait(30)
+                return
+            if mode == "reset":
+                with contextlib.suppress(OSError):
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                self.connection.close()
+                return
+            if mode in ("500", "429", "503"):
+                self._send(int(mode), b'{"resourceType":"OperationOutcome"}')
+                return
+            if mode == "garbage":
+                self._send(200, b"\x00\xff this is not json")
+                return
+            if mode == "slow-drip":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/fhir+json")
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                for _ in range(200):
+                    if state._stop.is_set():
+                        return
+                    try:
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    time.sleep(0.2)
+                return
+            if self.path.split("?")[0].rstrip("/").split("/")[-2:-1] == ["Patient"]:
+                pid = self.path.split("?")[0].rstrip("/").split("/")[-1]
+                self._send(200, json.dumps({"resourceType": "Patient", "id": pid, "gender": "female",
+                                            "birthDate": "1980-01-01"}).encode())
+                return
+            bundle = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+            if mode == "page-forever":
+                n = len(state.requests)
+                bundle["link"] = [{"relation": "next", "url": f"{state.base_url}/page/{n}"}]
+            self._send(200, json.dumps(bundle).encode())
+
+        def _send(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.send_header("Content-Length", str(len(body)))
+            if status == 429:
+                self.send_header("Retry-After", "0")
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                self.wfile.write(body)
+
+    return Handler
+
+
+@contextlib.contextmanager
+def faulty_fhir_server(mode: str) -> Iterator[FaultyServer]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    httpd.daemon_threads = True
+    port = httpd.server_address[1]
+    state = FaultyServer(f"http://127.0.0.1:{port}/fhir", mode)
+    httpd.RequestHandlerClass = _handler(state)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        state._stop.set()
+        httpd.shutdown()
+        httpd.server_close()

@@ -1,0 +1,148 @@
+"""Start the real igcds server (gunicorn, via ``igcds serve``) for tests over real HTTP.
+
+Each server gets its own TOML configuration, data directory and loopback port, and is stopped
+(terminate, then kill) when the context exits. It never falls back to an in-process app: a test
+that asks for a server gets the production serving stack or fails with the server's log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+IGCDS = Path(sys.executable).with_name("igcds")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def write_toml(config: Mapping[str, Any], path: Path) -> Path:
+    """Write a nested mapping as TOML: top-level mappings become tables, lists of mappings arrays of tables."""
+    lines: list[str] = []
+    for key, value in config.items():
+        if not isinstance(value, Mapping) and not (isinstance(value, list) and value and isinstance(value[0], Mapping)):
+            lines.append(f"{key} = {_toml_value(value)}")
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            lines.append(f"\n[{key}]")
+            lines.extend(f"{k} = {_toml_value(v)}" for k, v in value.items())
+        elif isinstance(value, list) and value and isinstance(value[0], Mapping):
+            for item in value:
+                lines.append(f"\n[[{key}]]")
+                lines.extend(f"{k} = {_toml_value(v)}" for k, v in item.items())
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@dataclass
+class RunningServer:
+    base_url: str
+    port: int
+    data_dir: Path
+    config_path: Path
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+
+
+@contextlib.contextmanager
+def igcds_server(
+    config: Mapping[str, Any] | None = None,
+    *,
+    dev: bool = True,
+    workers: int = 2,
+    threads: int = 4,
+    env: Mapping[str, str] | None = None,
+    startup_timeout: float = 30.0,
+) -> Iterator[RunningServer]:
+    """Run ``igcds serve`` on a free loopback port with ``config`` (a nested mapping)."""
+    port = free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="igcds-test-"))
+    data_dir = tmp / "data"
+    data_dir.mkdir()
+    merged: dict[str, Any] = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in (config or {}).items()}
+    server = merged.setdefault("server", {})
+    server.setdefault("public_base_url", f"http://127.0.0.1:{port}")
+    server.setdefault("data_dir", str(data_dir))
+    merged.setdefault("storage", {}).setdefault("url", f"sqlite:///{data_dir}/igcds.db")
+    merged.setdefault("logging", {}).setdefault("json", True)
+    config_path = write_toml(merged, tmp / "igcds.toml")
+    log_path = tmp / "server.log"
+    args = [str(IGCDS), "serve", "--host", "127.0.0.1", "--port", str(port), "--config", str(config_path),
+            "--workers", str(workers), "--threads", str(threads)]
+    if dev:
+        args.append("--dev")
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith("IGCDS_")}
+    run_env.update(env or {})
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(args, cwd=tmp, stdout=log, stderr=subprocess.STDOUT, env=run_env,
+                                   start_new_session=True)
+    running = RunningServer(f"http://127.0.0.1:{port}", port, data_dir, config_path, log_path, process)
+    try:
+        _wait_healthy(running, startup_timeout)
+        yield running
+    finally:
+        _stop(process)
+
+
+def _wait_healthy(server: RunningServer, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"igcds exited with {server.process.returncode}:\n{server.log_text()[-4000:]}")
+        try:
+            if requests.get(server.url("/healthz"), timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"igcds did not become healthy in {timeout} s:\n{server.log_text()[-4000:]}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
