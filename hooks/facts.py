@@ -63,6 +63,7 @@ def facts_from_request(request: HookRequest) -> Facts:
         unavailable=unavailable,
         resolve=resolve,
         rxnorm_ig_codes=policy.ig_rxnorm_codes,
+        plasma_exchange_snomed=policy.plasma_exchange_snomed_codes,
     )
     return Facts(record=record, now=request.now, policy=policy, hook=request.hook)
 

@@ -1,0 +1,227 @@
+"""MedicationRequest / MedicationStatement / MedicationAdministration / Immunization -> ``MedicationFact``.
+
+Dropped: ``entered-in-error`` everywhere, and records of something that did not happen (administration
+or immunization ``not-done``, statement ``not-taken``). MedicationRequest statuses are kept as given:
+the rules decide what "active" means. ``medicationReference`` is resolved through contained resources
+first, then the caller's ``resolve(reference)`` (draftOrders bundle, prefetch, FHIR read).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Mapping
+from datetime import datetime
+
+from .codings import (
+    SNOMED,
+    as_dict,
+    as_list,
+    as_number,
+    as_str,
+    codes_of,
+    codes_of_all,
+    first_code,
+    first_dict,
+    parse_datetime,
+    parse_period_end,
+    parse_period_start,
+    text_of,
+    words_of,
+)
+from .conditions import concepts_of
+from .drugs import classify_drug
+from .errors import MappingError
+from .model import Code, Dose, DoseUnit, MedClass, MedicationFact, Route, Timing
+from .units import duration_days, read_dose_unit
+
+#: Looks a reference ("Medication/123", a fullUrl) up; returns the resource or None.
+Resolver = Callable[[str], Mapping[str, object] | None]
+
+MEDICATION_TYPES = frozenset({"MedicationRequest", "MedicationStatement", "MedicationAdministration", "Immunization"})
+_DROPPED = frozenset({"entered-in-error", "not-done", "not-taken"})
+
+#: SNOMED route codes: 47625008 IV and 34206005 SC (RULES.md Terms "Route"); 78421000 intramuscular and
+#: 26643006 oral: corroborated (same code and meaning in several public FHIR IGs / code tables found with
+#: the search tool, e.g. ONCOFAIR IG SNOMED route list, DICOM CID 11, NHS Digital dose syntax).
+ROUTE_CODES: Mapping[str, Route] = {
+    "47625008": Route.IV,
+    "34206005": Route.SC,
+    "78421000": Route.IM,
+    "26643006": Route.ORAL,
+}
+_ROUTE_WORDS: tuple[tuple[re.Pattern[str], Route], ...] = (
+    (re.compile(r"\bintravenous|\biv\b|\bi\.v\.?"), Route.IV),
+    (re.compile(r"\bsubcutaneous|\bsubcut\b|\bsc\b|\bsq\b|\bs\.c\.?"), Route.SC),
+    (re.compile(r"\bintramuscular|\bim\b|\bi\.m\.?"), Route.IM),
+    (re.compile(r"\boral\b|\bpo\b|\bby mouth\b"), Route.ORAL),
+)
+_DOSE_UNITS = {u.value: u for u in DoseUnit}
+
+
+def resolve_reference(
+    reference: object, container: Mapping[str, object], resolve: Resolver | None
+) -> Mapping[str, object] | None:
+    """A referenced resource: ``#id`` against ``container.contained``, else the caller's resolver."""
+    ref = as_str(as_dict(reference).get("reference"))
+    if ref is None:
+        return None
+    if ref.startswith("#"):
+        for item in as_list(container.get("contained")):
+            item = as_dict(item)
+            if as_str(item.get("id")) == ref[1:]:
+                return item
+        return None
+    if resolve is None:
+        return None
+    try:
+        found = resolve(ref)
+    except Exception:  # a resolver failure is "not resolvable", never a crash of the mapping
+        return None
+    return found if isinstance(found, Mapping) else None
+
+
+def read_route(concept: object) -> Route | None:
+    """Route from SNOMED codes, else from the words of the concept; None when not recognisable."""
+    for code in codes_of(concept):
+        if code.system == SNOMED and code.code in ROUTE_CODES:
+            return ROUTE_CODES[code.code]
+    words = words_of([concept])
+    for pattern, route in _ROUTE_WORDS:
+        if pattern.search(words):
+            return route
+    return None
+
+
+def read_dose(quantity: object) -> Dose | None:
+    """A dose Quantity in g, mg, g/kg or mg/kg (UCUM); None otherwise (e.g. mL, or no number)."""
+    value = as_number(as_dict(quantity).get("value"))
+    unit = read_dose_unit(quantity)
+    if value is None or unit is None or value < 0:
+        return None
+    return Dose(value, _DOSE_UNITS[unit])
+
+
+def read_timing(timing: object) -> Timing | None:
+    """``timing.repeat``: frequency, period, periodUnit, count, boundsDuration (in days)."""
+    repeat = as_dict(as_dict(timing).get("repeat"))
+    if not repeat:
+        return None
+    frequency, count = as_number(repeat.get("frequency")), as_number(repeat.get("count"))
+    result = Timing(
+        frequency=int(frequency) if frequency is not None and frequency >= 1 else None,
+        period=_positive(repeat.get("period")),
+        period_unit=as_str(repeat.get("periodUnit")),
+        count=int(count) if count is not None and count >= 1 else None,
+        bounds_days=duration_days(repeat.get("boundsDuration")),
+    )
+    return None if result == Timing() else result
+
+
+def _positive(value: object) -> float | None:
+    number = as_number(value)
+    return number if number is not None and number > 0 else None
+
+
+def _medication_concepts(
+    resource: Mapping[str, object], resolve: Resolver | None
+) -> tuple[list[object], str | None]:
+    """The concepts naming the medication (its code and ingredients) and a fallback display."""
+    if resource.get("resourceType") == "Immunization":
+        return [resource.get("vaccineCode")], None
+    if "medicationCodeableConcept" in resource:
+        return [resource.get("medicationCodeableConcept")], None
+    reference = resource.get("medicationReference")
+    medication = resolve_reference(reference, resource, resolve)
+    if medication is None:
+        display = as_str(as_dict(reference).get("display"))
+        if display is None:
+            raise MappingError(f"{resource.get('resourceType')} medicationReference could not be resolved")
+        return [{"text": display}], display
+    ingredients = [as_dict(i).get("itemCodeableConcept") for i in as_list(medication.get("ingredient"))]
+    return [medication.get("code"), *ingredients], None
+
+
+def _dosage(resource: Mapping[str, object]) -> tuple[object, object, object]:
+    """(dose Quantity, route concept, timing) from the resource's own dosage element."""
+    kind = resource.get("resourceType")
+    if kind == "MedicationAdministration":
+        dosage = as_dict(resource.get("dosage"))
+        return dosage.get("dose"), dosage.get("route"), None
+    if kind == "Immunization":
+        return resource.get("doseQuantity"), resource.get("route"), None
+    dosage = first_dict(resource.get("dosageInstruction" if kind == "MedicationRequest" else "dosage"))
+    dose_and_rate = first_dict(dosage.get("doseAndRate"))
+    return dose_and_rate.get("doseQuantity"), dosage.get("route"), dosage.get("timing")
+
+
+def _when(resource: Mapping[str, object]) -> tuple[datetime | None, datetime | None]:
+    kind = resource.get("resourceType")
+    if kind == "MedicationRequest":
+        return parse_datetime(resource.get("authoredOn")), None
+    if kind == "Immunization":
+        return parse_datetime(resource.get("occurrenceDateTime")), None
+    period = resource.get("effectivePeriod")
+    start = parse_datetime(resource.get("effectiveDateTime")) or parse_period_start(period)
+    if start is None and kind == "MedicationStatement":
+        start = parse_datetime(resource.get("dateAsserted"))
+    return start, parse_period_end(period)
+
+
+def _reasons(resource: Mapping[str, object], resolve: Resolver | None) -> tuple[tuple[Code, ...], str]:
+    codes = list(codes_of_all(resource.get("reasonCode")))
+    texts = [words_of(as_list(resource.get("reasonCode")))]
+    for reference in as_list(resource.get("reasonReference")):
+        target = resolve_reference(reference, resource, resolve)
+        if target is None or target.get("resourceType") != "Condition":
+            continue
+        if first_code(target.get("verificationStatus")) not in ("refuted", "entered-in-error"):
+            codes.extend(codes_of(target.get("code")))
+            texts.append(words_of([target.get("code")]))
+    return tuple(codes), " | ".join(t for t in texts if t)
+
+
+def map_medication(
+    resource: Mapping[str, object],
+    *,
+    resolve: Resolver | None = None,
+    rxnorm_ig_codes: Collection[str] = (),
+    draft: bool = False,
+) -> MedicationFact | None:
+    """A MedicationFact, or None for a dropped status (see module docstring)."""
+    kind = as_str(resource.get("resourceType"))
+    if kind not in MEDICATION_TYPES:
+        raise MappingError("not a medication resource")
+    status = as_str(resource.get("status"))
+    if status in _DROPPED:
+        return None
+    concepts, fallback_name = _medication_concepts(resource, resolve)
+    codes = tuple(code for concept in concepts for code in codes_of(concept))
+    text = words_of(concepts)
+    dose_quantity, route_concept, timing = _dosage(resource)
+    route = read_route(route_concept)
+    profile = classify_drug(
+        codes, text, route=route, vaccine_context=kind == "Immunization", rxnorm_ig_codes=rxnorm_ig_codes
+    )
+    if route is None and MedClass.IMMUNE_GLOBULIN in profile.classes:
+        # RULES.md Terms "Route": else from the product (SC brands; J06BA01 extravascular), else IV.
+        route = Route.SC if profile.subcutaneous_product else Route.IV
+    reason_codes, reason_text = _reasons(resource, resolve)
+    when, until = _when(resource)
+    return MedicationFact(
+        resource_type=kind,
+        id=as_str(resource.get("id")),
+        classes=profile.classes,
+        name=(text_of(concepts[0]) if concepts else None) or fallback_name,
+        codes=codes,
+        status=status,
+        when=when,
+        until=until,
+        product=profile.product,
+        route=route,
+        dose=read_dose(dose_quantity),
+        timing=read_timing(timing),
+        reason_concepts=concepts_of(reason_codes, reason_text),
+        reason_codes=reason_codes,
+        draft=draft,
+        raw=resource,
+    )

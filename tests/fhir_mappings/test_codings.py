@@ -1,0 +1,65 @@
+"""Dates and codings as EHRs send them: partial dates, missing offsets, malformed values."""
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+
+from fhir_mappings.codings import (
+    as_number,
+    codes_of,
+    first_code,
+    parse_date,
+    parse_datetime,
+    text_of,
+    words_of,
+)
+from fhir_mappings.model import Code
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("2024", datetime(2024, 1, 1, tzinfo=UTC)),
+        ("2024-05", datetime(2024, 5, 1, tzinfo=UTC)),
+        ("2024-05-03", datetime(2024, 5, 3, tzinfo=UTC)),
+        ("2024-05-03T10:15:00Z", datetime(2024, 5, 3, 10, 15, tzinfo=UTC)),
+        ("2024-05-03T10:15:00", datetime(2024, 5, 3, 10, 15, tzinfo=UTC)),
+        ("2024-05-03T10:15", datetime(2024, 5, 3, 10, 15, tzinfo=UTC)),
+        ("2024-05-03T10:15:00.123456789+02:00",
+         datetime(2024, 5, 3, 10, 15, 0, 123456, tzinfo=timezone(timedelta(hours=2)))),
+    ],
+)
+def test_fhir_dates_become_aware_datetimes(given: str, expected: datetime) -> None:
+    parsed = parse_datetime(given)
+    assert parsed == expected
+    assert parsed is not None and parsed.tzinfo is not None
+
+
+@pytest.mark.parametrize("garbage", [None, "", "yesterday", "2024-13-01", "2024-02-30T00:00:00Z", 20240501, {}, []])
+def test_unparseable_dates_are_none_not_errors(garbage: object) -> None:
+    assert parse_datetime(garbage) is None
+    assert parse_date(garbage) is None
+
+
+def test_a_birth_date_is_a_date_and_partial_dates_take_the_first_day() -> None:
+    assert parse_date("1980-04-02") == date(1980, 4, 2)
+    assert parse_date("1980") == date(1980, 1, 1)
+
+
+def test_codings_need_system_and_code() -> None:
+    concept = {"coding": [{"system": "http://loinc.org", "code": "2465-3", "display": "IgG"},
+                          {"code": "no-system"}, "garbage", {"system": "http://snomed.info/sct", "code": 5}],
+               "text": "Serum IgG"}
+    assert codes_of(concept) == (Code("http://loinc.org", "2465-3", "IgG"),)
+    assert text_of(concept) == "Serum IgG"
+    assert text_of({"coding": [{"display": "only a display"}]}) == "only a display"
+    assert words_of([concept]) == "serum igg | igg"
+    assert first_code({"coding": [{"code": "active"}]}) == "active"
+    assert codes_of("not a concept") == ()
+
+
+def test_numbers_are_json_numbers_only() -> None:
+    assert as_number(5) == 5.0
+    assert as_number(True) is None
+    assert as_number("5") is None
+    assert as_number(float("nan")) is None

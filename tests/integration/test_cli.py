@@ -1,0 +1,63 @@
+"""The ``igcds`` command as an operator uses it (real subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.conformance import assert_conformant_response
+
+REPO = Path(__file__).resolve().parents[2]
+IGCDS = str(Path(sys.executable).with_name("igcds"))
+REQUESTS = sorted((REPO / "fixtures" / "requests").glob("*/*.json"))
+
+
+def igcds(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([IGCDS, *args], capture_output=True, text=True, timeout=60, cwd=REPO, input=input)
+
+
+def test_there_are_fixture_requests_for_every_service():
+    services = {p.parent.name for p in REQUESTS}
+    assert {"ig-order-select", "ig-order-sign", "ig-patient-view"} <= services
+
+
+@pytest.mark.parametrize("path", REQUESTS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_evaluate_prints_a_valid_response_for_every_fixture_request(path):
+    result = igcds("evaluate", str(path))
+    document = json.loads(result.stdout)
+    if result.returncode == 0:
+        assert_conformant_response(document)
+    else:  # only the deliberately incomplete requests may fail, and then with a 412
+        assert document["status"] == 412, result.stdout
+
+
+def test_evaluate_reads_stdin_and_names_the_service():
+    body = json.loads((REPO / "fixtures" / "requests" / "ig-patient-view").glob("*.json").__next__().read_text())
+    result = igcds("evaluate", "-", "--service", "ig-patient-view", input=json.dumps(body))
+    assert result.returncode == 0, result.stderr
+    assert "cards" in json.loads(result.stdout)
+
+
+def test_rules_lists_the_catalog_as_text_and_json():
+    text = igcds("rules")
+    assert text.returncode == 0 and "order-dose-out-of-range" in text.stdout
+    rows = json.loads(igcds("rules", "--json").stdout)["rules"]
+    assert {"id", "services", "indicator", "source"} <= set(rows[0])
+
+
+def test_serve_dev_mode_is_refused_off_loopback():
+    result = igcds("serve", "--dev", "--host", "0.0.0.0", "--port", "1")
+    assert result.returncode == 2
+    assert "loopback" in result.stderr
+
+
+def test_a_bad_configuration_stops_start_up_naming_the_key(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text('[fhir]\ntimeout_s = "soon"\n')
+    result = igcds("serve", "--config", str(config), "--port", "1")
+    assert result.returncode == 2
+    assert "fhir.timeout_s" in result.stderr and "expected a number" in result.stderr
