@@ -1,4 +1,4 @@
-"""Test helpers shared by the suites: real FHIR server and PostgreSQL harnesses, fixture files.
+"""Test helpers shared by the suites. Among them:
 
 * :mod:`tests.support.fhir_server` — start/stop a sekmet-fhir server on 127.0.0.1 and load fixtures.
 * :mod:`tests.support.postgres` — start/stop a throw-away PostgreSQL 15 cluster on 127.0.0.1.
