@@ -57,12 +57,15 @@ def is_loopback_url(url: str) -> bool:
 
 
 def fhir_server_allowed(url: str, auth: AuthContext, config: Config) -> bool:
-    """The request's fhirServer must be on the caller's list (or the global list, or loopback in dev)."""
+    """The request's fhirServer must be on the caller's list (or the global list; loopback in dev
+    mode when no list is configured)."""
     allowed = auth.fhir_servers if auth.fhir_servers is not None else config.fhir.allowed_servers
     base = normalise_base(url)
     if any(base == normalise_base(a) for a in allowed):
         return True
-    return config.dev and auth.issuer is None and is_loopback_url(url)
+    # Dev convenience: with no allowlist configured, a local FHIR server is fine. A configured
+    # allowlist is authoritative, even in dev mode.
+    return config.dev and auth.issuer is None and not allowed and is_loopback_url(url)
 
 
 class CallRunner:

@@ -59,6 +59,17 @@ class Policy:
     mode: Literal["normal", "silent"] = "normal"
     #: Rules silenced individually while the others are shown.
     silent_rules: tuple[str, ...] = ()
+    #: Site LOINC codes for work-up tests the reference could not verify (clinical-facts §1.1, §5):
+    #: None orders them by ``code.text`` only (RULES.md ``pv-igm-deficiency-workup``,
+    #: "HBV conditions").
+    pneumococcal_ab_loinc: str | None = None
+    cd19_loinc: str | None = None
+    hbv_dna_loinc: str | None = None
+    #: Seed-only replacement regimen numbers (RULES.md "Sources and provenance": site policy), mg/kg per
+    #: infusion: the HIGM usual-range floor (seed 000) and the SIgMD usual range (seed 001).
+    higm_usual_low_mg_kg: float = 300.0
+    sigmd_usual_low_mg_kg: float = 400.0
+    sigmd_usual_high_mg_kg: float = 600.0
 
     def is_silent(self, rule_id: str) -> bool:
         return self.mode == "silent" or rule_id in self.silent_rules

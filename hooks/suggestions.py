@@ -109,3 +109,36 @@ def update_dose(
 
 def _number(value: float) -> float | int:
     return int(value) if float(value).is_integer() else round(value, 2)
+
+
+def text_lab_order(
+    patient_id: str,
+    text: str,
+    *,
+    loinc: str | None = None,
+    label: str | None = None,
+    note: str | None = None,
+    recommended: bool = False,
+) -> Suggestion:
+    """A draft ServiceRequest for a test with no verified code: ``code.text`` only.
+
+    With ``loinc`` (a site-configured code) it is the same as :func:`lab_order`. Used for tests
+    whose LOINC code the reference could not verify (pneumococcal antibodies, CD19, HBV DNA).
+    """
+    if loinc:
+        return lab_order(patient_id, loinc, text, label=label, note=note, recommended=recommended)
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "order",
+        "code": {"text": text},
+        "subject": {"reference": f"Patient/{patient_id}"},
+    }
+    if note:
+        resource["note"] = [{"text": note}]
+    return Suggestion(
+        label=label or f"Order {text}",
+        actions=(Action(ActionType.CREATE,
+                        f"Create a draft order for {text} (coded by text; no verified LOINC)", resource),),
+        is_recommended=recommended,
+    )
