@@ -47,13 +47,21 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class ClientConfig:
-    """One EHR (CDS client) trusted by this service."""
+    """One EHR (CDS client) trusted by this service (checked at start-up by ``auth.validate_auth_config``)."""
 
+    #: The ``iss`` claim this client signs with (exact match).
     issuer: str
+    #: Where the client's public keys are: a JWKS URL (https, or http on loopback) ...
     jwks_url: str | None = None
+    #: ... or a JWKS file (relative paths: against the working directory). Exactly one of the two.
     jwks_file: str | None = None
+    #: ``jku`` header values honoured for this client (exact URL match); any other ``jku`` is
+    #: refused without being fetched.
     jku_allowlist: tuple[str, ...] = ()
+    #: FHIR base URLs this client may send us to (``fhirServer``); the only places its
+    #: ``fhirAuthorization`` token is ever sent.
     fhir_servers: tuple[str, ...] = ()
+    #: When set, the token's ``tenant`` claim must equal it.
     tenant: str | None = None
 
 
@@ -65,12 +73,17 @@ class AuthConfig:
     leeway_s: int = 30
     #: Longest token lifetime accepted (``exp - iat``); ``jti`` values are kept this long.
     max_token_lifetime_s: int = 3600
-    #: Replay store: ``sqlite`` (a file in ``data_dir``, shared by all workers) or a ``redis://`` URL.
+    #: Replay store: ``sqlite`` (``replay.sqlite3`` in ``data_dir``, shared by all workers of one
+    #: host) or a ``redis://`` / ``rediss://`` URL (shared by all hosts).
     replay_store: str = "sqlite"
     #: How long a fetched JWKS is trusted before it is fetched again, in seconds.
     jwks_cache_s: int = 3600
     #: Unknown ``kid`` refetches the JWKS at most this often per client, in seconds.
     jwks_min_refresh_s: int = 30
+    #: Timeout of one JWKS fetch (connect and read), in seconds.
+    jwks_timeout_s: float = 2.0
+    #: Largest JWKS document accepted, in bytes.
+    jwks_max_bytes: int = 65_536
 
 
 @dataclass(frozen=True)

@@ -104,12 +104,15 @@ class FhirClient:
         return f"FhirClient({self.base_url!r})"
 
     def url_for(self, relative: str) -> str:
-        if "://" in relative:
+        # Only the part before "?" decides: a search such as ``code=http://loinc.org|29463-7``
+        # carries "://" in its query string and is still relative.
+        if "://" in relative.split("?", 1)[0]:
             return relative
         return urljoin(self.base_url + "/", relative.lstrip("/"))
 
     def same_origin(self, url: str) -> bool:
-        return origin_of(url) == self._origin
+        """True only for URLs under this fhirServer (same origin *and* base path)."""
+        return origin_of(url) == self._origin and (url == self.base_url or url.startswith(self.base_url + "/"))
 
     def get_json(self, relative_or_absolute: str) -> Mapping[str, Any]:
         """GET a FHIR URL on this server; returns the parsed resource or raises FhirFetchError."""

@@ -110,6 +110,9 @@ def describe(error: ValidationError, root: str) -> str:
     path = root
     for part in error.absolute_path:
         path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    if list(error.absolute_path)[:1] == ["fhirAuthorization"] and error.validator != "required":
+        # jsonschema messages quote the offending value: never echo a token back.
+        return f"{path}: invalid ({error.validator})"
     message = error.message
     if len(message) > 300:
         message = message[:297] + "..."

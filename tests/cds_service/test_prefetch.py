@@ -158,3 +158,22 @@ def test_errors_never_contain_the_token():
             resolve_prefetch(SERVICE, CONTEXT, {"labs": None}, client(), max_pages=5)
     assert TOKEN not in str(caught.value.to_dict())
     assert TOKEN not in repr(client())
+
+
+def test_a_malformed_fhir_authorization_is_refused_without_echoing_the_token():
+    from cds_service.schemas import request_errors
+
+    body = {"hook": "patient-view", "hookInstance": "h", "context": {}, "fhirServer": BASE,
+            "fhirAuthorization": TOKEN}
+    message = request_errors(body)
+    assert message == "request.fhirAuthorization: invalid (type)"
+    body["fhirAuthorization"] = {"access_token": 12345, "token_type": "Bearer", "expires_in": 1, "scope": "s",
+                                 "subject": "s"}
+    assert "12345" not in request_errors(body)
+
+
+def test_urls_outside_the_fhir_server_base_path_are_other_origins():
+    c = client()
+    assert c.same_origin(f"{BASE}/Patient/p1")
+    assert not c.same_origin("https://fhir.example.org/other-tenant/Patient/p1")
+    assert not c.same_origin(f"{BASE}evil/Patient/p1")
