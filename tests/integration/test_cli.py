@@ -25,14 +25,31 @@ def test_there_are_fixture_requests_for_every_service():
     assert {"ig-order-select", "ig-order-sign", "ig-patient-view"} <= services
 
 
-@pytest.mark.parametrize("path", REQUESTS, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_evaluate_prints_a_valid_response_for_every_fixture_request(path):
+SAMPLES = [p for p in REQUESTS if p.stem in ("higm-xl-adult-ivig-dose-high", "higm-xl-adult", "minimal")]
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_evaluate_prints_a_valid_response(path):
     result = igcds("evaluate", str(path))
     document = json.loads(result.stdout)
-    if result.returncode == 0:
+    if path.stem == "minimal":  # no prefetch and no fhirServer: a 412 naming the keys
+        assert result.returncode == 1 and document["status"] == 412, result.stdout
+    else:
+        assert result.returncode == 0, result.stderr
         assert_conformant_response(document)
-    else:  # only the deliberately incomplete requests may fail, and then with a 412
-        assert document["status"] == 412, result.stdout
+        assert document["cards"]
+
+
+@pytest.mark.parametrize("path", REQUESTS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_evaluate_in_process_gives_a_valid_response_for_every_fixture_request(path, capsys):
+    from hooks.app import main
+
+    code = main(["evaluate", str(path)])
+    document = json.loads(capsys.readouterr().out)
+    if code == 0:
+        assert_conformant_response(document)
+    else:  # only the deliberately incomplete request may fail, and then with a 412
+        assert path.stem == "minimal" and document["status"] == 412
 
 
 def test_evaluate_reads_stdin_and_names_the_service():
