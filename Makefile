@@ -15,7 +15,7 @@ run: venv
 test: venv venv-fhir postgres-bin
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-## make unit: the fast tests only (no real servers)
+## make unit: the package tests only (no FHIR server; some start igcds or PostgreSQL)
 unit: venv
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/cds_service tests/fhir_mappings tests/hooks
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,7 +67,12 @@ def main(spec: AppSpec, argv: Sequence[str] | None = None) -> int:
     report = sub.add_parser("report", help="feedback statistics per rule", add_help=False)
     report.add_argument("rest", nargs=argparse.REMAINDER)
 
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["report"]:
+        # argparse.REMAINDER loses option-like words that come first (bpo-17050): pass them through as is
+        args = argparse.Namespace(command="report", rest=argv[1:])
+    else:
+        args = parser.parse_args(argv)
     try:
         if args.command == "serve":
             return _serve(spec, args)
@@ -101,7 +107,11 @@ def _serve(spec: AppSpec, args: argparse.Namespace) -> int:
     if config.dev and not is_loopback_url(f"http://{args.host}/"):
         print(f"{spec.prog}: dev mode is only allowed on a loopback address", file=sys.stderr)
         return 2
-    spec.build_app(config)  # fail fast on a bad configuration, before forking workers
+    from .metrics import prepare_multiprocess_dir
+
+    # Before anything builds metrics: every worker inherits PROMETHEUS_MULTIPROC_DIR (a fresh dir).
+    prepare_multiprocess_dir(config.server.data_dir)
+    spec.build_app(config)  # fail fast on a bad configuration (and migrate storage) before forking
     if config.dev:
         print("WARNING: DEV MODE - CDS Hooks JWT authentication is DISABLED. "
               "Never expose this server beyond this machine.", file=sys.stderr, flush=True)
@@ -129,20 +139,27 @@ def _evaluate(spec: AppSpec, args: argparse.Namespace) -> int:
         now = now.replace(tzinfo=UTC)
     if spec.expand_request is not None:
         body = spec.expand_request(body, now)
-    overrides: dict[str, Any] = {"dev": True}
-    if args.fhir_server:
-        body["fhirServer"] = args.fhir_server
-        overrides["fhir"] = {"allowed_servers": [args.fhir_server]}
-    config = spec.load_config(args.config, overrides)
-    app = spec.build_app(config)
-    state = app.extensions["cds_service"]
-    state.runner.clock = lambda: now
-    service_id = args.service or _guess_service(state.registry, args.request, body)
-    try:
-        outcome = state.runner.run(service_id, body, AuthContext())
-    except CdsError as exc:
-        print(orjson.dumps({**exc.to_dict(), "status": exc.status_code}, option=orjson.OPT_INDENT_2).decode())
-        return 1
+    # Offline and side-effect free: no audit rows, nothing written to the working directory.
+    with tempfile.TemporaryDirectory(prefix="igcds-evaluate-") as scratch:
+        overrides: dict[str, Any] = {
+            "dev": True,
+            "server": {"data_dir": scratch},
+            "storage": {"audit": False, "url": f"sqlite:///{scratch}/evaluate.db"},
+            "logging": {"level": "WARNING"},
+        }
+        if args.fhir_server:
+            body["fhirServer"] = args.fhir_server
+            overrides["fhir"] = {"allowed_servers": [args.fhir_server]}
+        config = spec.load_config(args.config, overrides)
+        app = spec.build_app(config)
+        state = app.extensions["cds_service"]
+        state.runner.clock = lambda: now
+        service_id = args.service or _guess_service(state.registry, args.request, body)
+        try:
+            outcome = state.runner.run(service_id, body, AuthContext())
+        except CdsError as exc:
+            print(orjson.dumps({**exc.to_dict(), "status": exc.status_code}, option=orjson.OPT_INDENT_2).decode())
+            return 1
     print(orjson.dumps(outcome.document, option=orjson.OPT_INDENT_2).decode())
     return 0
 

@@ -3,6 +3,10 @@
 Log calls pass only safe fields through ``extra`` (event, service, hook, hookInstance, request id,
 rule ids, timings, issuer). The formatter copies a fixed allowlist of those fields and nothing else,
 so a careless ``extra={"body": ...}`` cannot leak request content into the logs.
+
+:class:`RequestContextFilter` (on the handler, so it sees every ``igcds.*`` record) adds the current
+request's id (``flask.g.request_id``, set by the app before each request) and service id to records
+logged while a request is being handled, unless the call site passed them already.
 """
 
 from __future__ import annotations
@@ -12,12 +16,29 @@ import sys
 from datetime import UTC, datetime
 
 import orjson
+from flask import g, has_app_context
 
 SAFE_FIELDS = (
     "event", "service", "hook", "hookInstance", "request_id", "issuer", "cards", "fhir_queries", "ms",
     "status", "error", "reason", "keys", "reasons", "rule", "seconds", "key", "kid", "tenant", "jti_seen",
     "count", "outcome", "stored", "duplicates", "workers", "path",
 )
+
+
+class RequestContextFilter(logging.Filter):
+    """Adds ``request_id`` and ``service`` from ``flask.g`` to records logged inside a request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if has_app_context():
+            if getattr(record, "request_id", None) is None:
+                request_id = g.get("request_id")
+                if request_id:
+                    record.request_id = request_id
+            if getattr(record, "service", None) is None:
+                service = g.get("service")
+                if service and service != "other":
+                    record.service = service
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -46,6 +67,7 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(
         "%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(RequestContextFilter())
     root.addHandler(handler)
     root.propagate = False
     root._igcds_configured = True  # type: ignore[attr-defined]

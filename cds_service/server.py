@@ -2,6 +2,9 @@
 
 The WSGI app is built in each worker after the fork (no preload), so per-process resources —
 database engines, HTTP pools, the replay store connection — are never shared across processes.
+Prometheus multiprocess mode: the caller sets ``PROMETHEUS_MULTIPROC_DIR`` before calling
+:func:`run_gunicorn` (``cds_service.metrics.prepare_multiprocess_dir``); the ``child_exit`` hook
+tells prometheus-client that a worker is gone.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+
+from .metrics import mark_process_dead
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -27,6 +32,10 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return self._factory()
 
 
+def _child_exit(server: Any, worker: Any) -> None:
+    mark_process_dead(worker.pid)
+
+
 def run_gunicorn(factory: Callable[[], Any], *, host: str, port: int, workers: int, threads: int,
                  extra: dict[str, Any] | None = None) -> None:
     options: dict[str, Any] = {
@@ -42,6 +51,7 @@ def run_gunicorn(factory: Callable[[], Any], *, host: str, port: int, workers: i
         "loglevel": "warning",
         "preload_app": False,
         "proc_name": "igcds",
+        "child_exit": _child_exit,
         **(extra or {}),
     }
     _Gunicorn(factory, options).run()

@@ -1,0 +1,170 @@
+"""Prometheus metrics (the :class:`~cds_service.extensions.Metrics` protocol), safe under gunicorn.
+
+Series (``<ns>`` is the namespace, ``igcds`` for igcds):
+
+- ``<ns>_http_requests_total{endpoint, service, status}`` and
+  ``<ns>_http_request_duration_seconds{endpoint, service}`` (histogram): every answered request;
+  ``endpoint`` is the URL rule (``/cds-services/<service_id>``), never the raw path.
+- ``<ns>_fhir_request_duration_seconds{status}`` (histogram) and ``<ns>_fhir_request_errors_total{status}``:
+  each FHIR query the service made; ``status`` is the HTTP status or ``error`` (timeout, connection).
+- ``<ns>_cards_total{service, rule, indicator}``: issued cards, silenced ones included.
+- ``<ns>_feedback_total{service, outcome}``: feedback items received in valid bodies.
+- ``<ns>_skipped_resources_total{service}``: FHIR resources skipped as unmappable.
+
+Label values are bounded: service ids and rule ids come from the registry and the catalog, statuses
+are HTTP codes. No patient data, ever.
+
+Multiprocess mode: when ``PROMETHEUS_MULTIPROC_DIR`` is set (``igcds serve`` sets it to a fresh
+directory under ``[server] data_dir`` before forking, see :func:`prepare_multiprocess_dir`), each
+worker writes its samples to memory-mapped files there and ``/metrics`` (served by any worker)
+aggregates all of them; gunicorn's ``child_exit`` hook calls :func:`mark_process_dead`. Without it
+(tests, ``igcds evaluate``) the metrics live in a private registry of this process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
+
+ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
+
+#: Request latency buckets, in seconds (CDS Hooks clients typically wait 5-10 s at most).
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+FHIR_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+FEEDBACK_OUTCOMES = ("accepted", "overridden")
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(ENV_VAR) or None
+
+
+def prepare_multiprocess_dir(data_dir: str | os.PathLike[str]) -> Path:
+    """Create an empty ``<data_dir>/prometheus-multiproc`` and point ``PROMETHEUS_MULTIPROC_DIR`` at it.
+
+    Called by the gunicorn master before it forks: samples of a previous run are discarded (one
+    server per data directory), and every worker inherits the variable.
+    """
+    path = Path(data_dir).resolve() / "prometheus-multiproc"
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True, mode=0o700)
+    os.environ[ENV_VAR] = str(path)
+    return path
+
+
+def mark_process_dead(pid: int) -> None:
+    """gunicorn ``child_exit``: drop a dead worker's live-gauge files (counters keep counting)."""
+    path = multiprocess_dir()
+    if path:
+        multiprocess.mark_process_dead(pid, path)
+
+
+class PrometheusMetrics:
+    """prometheus-client implementation of the ``Metrics`` protocol.
+
+    :param namespace: metric name prefix (``igcds``).
+    :param services: service ids whose ``feedback`` and ``skipped resources`` series are created at
+        zero up front, so that rates work from the first scrape.
+    """
+
+    def __init__(self, namespace: str = "cds", services: Iterable[str] = ()) -> None:
+        self._multiproc_dir = multiprocess_dir()
+        # prometheus_client picks its value class when it is first imported, which may have
+        # happened before the variable was set (the gunicorn master imports the app first): pick
+        # it again, for the metric objects created just below.
+        values.ValueClass = values.MultiProcessValue() if self._multiproc_dir else values.MutexValue
+        # The metric objects are registered in a private registry: a second app in one process
+        # (tests, the master's fail-fast build) must not collide with the first one.
+        self._own = CollectorRegistry(auto_describe=True)
+        ns, reg = namespace, self._own
+        self.requests = Counter(
+            "http_requests",
+            "HTTP requests answered",
+            ["endpoint", "service", "status"],
+            namespace=ns,
+            registry=reg,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            ["endpoint", "service"],
+            namespace=ns,
+            registry=reg,
+            buckets=REQUEST_BUCKETS,
+        )
+        self.fhir_latency = Histogram(
+            "fhir_request_duration_seconds",
+            "FHIR query latency (each attempt)",
+            ["status"],
+            namespace=ns,
+            registry=reg,
+            buckets=FHIR_BUCKETS,
+        )
+        self.fhir_errors = Counter(
+            "fhir_request_errors",
+            "FHIR queries that failed (non-200 or no answer)",
+            ["status"],
+            namespace=ns,
+            registry=reg,
+        )
+        self.cards = Counter(
+            "cards",
+            "cards issued (silenced cards included)",
+            ["service", "rule", "indicator"],
+            namespace=ns,
+            registry=reg,
+        )
+        self.feedback = Counter(
+            "feedback", "feedback items received", ["service", "outcome"], namespace=ns, registry=reg
+        )
+        self.skipped = Counter(
+            "skipped_resources",
+            "FHIR resources skipped as unmappable",
+            ["service"],
+            namespace=ns,
+            registry=reg,
+        )
+        for service in services:
+            self.skipped.labels(service)
+            for outcome in FEEDBACK_OUTCOMES:
+                self.feedback.labels(service, outcome)
+
+    # -- Metrics protocol --
+
+    def observe_request(self, endpoint: str, service: str, status: int, seconds: float) -> None:
+        self.requests.labels(endpoint, service, str(status)).inc()
+        self.latency.labels(endpoint, service).observe(seconds)
+
+    def observe_fhir(self, seconds: float, status: str) -> None:
+        self.fhir_latency.labels(status).observe(seconds)
+        if status != "200":
+            self.fhir_errors.labels(status).inc()
+
+    def count_card(self, service: str, rule: str, indicator: str) -> None:
+        self.cards.labels(service, rule, indicator).inc()
+
+    def count_feedback(self, service: str, outcome: str) -> None:
+        self.feedback.labels(service, outcome).inc()
+
+    def count_skipped(self, service: str, count: int) -> None:
+        if count > 0:
+            self.skipped.labels(service).inc(count)
+
+    def exposition(self) -> tuple[bytes, str]:
+        if self._multiproc_dir:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=self._multiproc_dir)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self._own), CONTENT_TYPE_LATEST
