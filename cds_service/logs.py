@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from datetime import UTC, datetime
+from types import TracebackType
 
 import orjson
 from flask import g, has_app_context
@@ -41,12 +43,25 @@ class RequestContextFilter(logging.Filter):
         return True
 
 
+def safe_traceback(exc_info: tuple[type[BaseException], BaseException, TracebackType | None]) -> str:
+    """Where it failed, without what it said: exception messages can quote request data
+    (a resource id, a query, a value), so only the type and the stack frames are logged."""
+    kind, _, tb = exc_info
+    return "".join(traceback.format_tb(tb)) + f"{kind.__module__}.{kind.__qualname__} (message withheld)"
+
+
+class PlainFormatter(logging.Formatter):
+    def formatException(self, ei):  # type: ignore[no-untyped-def]  # noqa: N802
+        return safe_traceback(ei)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,
             "msg": record.getMessage(),
         }
         for name in SAFE_FIELDS:
@@ -55,7 +70,7 @@ class JsonFormatter(logging.Formatter):
                 out[name] = value
         if record.exc_info and record.exc_info[0] is not None:
             out["exc_type"] = record.exc_info[0].__name__
-            out["traceback"] = self.formatException(record.exc_info)
+            out["traceback"] = safe_traceback(record.exc_info)  # type: ignore[arg-type]
         return orjson.dumps(out, default=str).decode()
 
 
@@ -65,7 +80,7 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
     if getattr(root, "_igcds_configured", False):
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(
+    handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter(
         "%(asctime)s %(levelname)s %(name)s %(message)s"))
     handler.addFilter(RequestContextFilter())
     root.addHandler(handler)

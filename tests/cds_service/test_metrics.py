@@ -150,3 +150,19 @@ def test_request_id_reaches_log_records(tmp_path: Path, no_multiproc: None) -> N
     assert inside["request_id"] == "req-42" and inside["service"] == "toy"
     assert "request_id" not in outside
     assert "p-secret" not in stream.getvalue()
+
+
+def test_logged_exceptions_keep_the_stack_but_not_the_message():
+    import logging
+
+    from cds_service.logs import JsonFormatter
+
+    patient = "secret-patient-42"
+    try:
+        raise ValueError(f"Patient/{patient} has no weight")
+    except ValueError:
+        record = logging.LogRecord("igcds.test", logging.ERROR, __file__, 1, "rule failed", None,
+                                   __import__("sys").exc_info())
+    line = JsonFormatter().format(record)
+    assert "secret-patient-42" not in line
+    assert "ValueError" in line and "test_logged_exceptions_keep_the_stack_but_not_the_message" in line
