@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cds_service import Card, Coding, Indicator, SelectionBehavior, Source, Suggestion
+from cds_service.cards import SUMMARY_MAX_CHARS
 
 from .catalog import RULES_BY_ID, Citation
 
@@ -43,6 +44,16 @@ class Finding:
     source: Citation | None = None
 
 
+def fit_summary(summary: str) -> str:
+    """Keep a summary under the CDS Hooks limit even when it quotes client text (a long drug
+    name): cut at a word boundary and mark the cut; the full text is in the detail."""
+    summary = " ".join(summary.split())
+    if len(summary) <= SUMMARY_MAX_CHARS:
+        return summary
+    cut = summary[: SUMMARY_MAX_CHARS - 1].rsplit(" ", 1)[0].rstrip(" ,;:-")
+    return cut + "…"
+
+
 def render_card(finding: Finding) -> Card:
     spec = RULES_BY_ID[finding.rule]
     citation = finding.source or spec.source
@@ -50,7 +61,7 @@ def render_card(finding: Finding) -> Card:
     if finding.suggestions and behavior is None:
         behavior = SelectionBehavior.AT_MOST_ONE if len(finding.suggestions) == 1 else SelectionBehavior.ANY
     return Card(
-        summary=finding.summary,
+        summary=fit_summary(finding.summary),
         indicator=finding.indicator,
         detail=finding.detail,
         source=Source(

@@ -81,7 +81,10 @@ def loaded_fixtures(fhir_server: FhirServer, fixture_now: datetime) -> LoadedFix
 
 @pytest.fixture(scope="session")
 def fhir_server_bearer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FhirServer]:
-    server = start_fhir_server(tmp_path_factory.mktemp("sekmet-bearer"), token=secrets.token_urlsafe(32))
+    from tests.support.log_hygiene import register_secret
+
+    token = register_secret("sekmet bearer token", secrets.token_urlsafe(32))
+    server = start_fhir_server(tmp_path_factory.mktemp("sekmet-bearer"), token=token)
     try:
         yield server
     finally:
@@ -108,3 +111,32 @@ def cds_request(fixture_now: datetime) -> Callable[[str, str], dict[str, Any]]:
         return load_request(service_id, scenario, fixture_now)
 
     return make
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Log hygiene over the whole suite: no JWT, bearer credential, registered token or fixture
+    patient id in the log of any igcds server the tests started. A leak fails the session."""
+    from tests.support.fixtures import load_patient_bundle
+    from tests.support.igcds_server import SERVER_LOGS
+    from tests.support.log_hygiene import scan_suite_logs
+
+    logs = {f"{path.parent.name}/{path.name}": path.read_text(encoding="utf-8", errors="replace")
+            for path in SERVER_LOGS if path.exists()}
+    if not logs:
+        return
+    patient_ids = {
+        entry["resource"]["id"]
+        for slug in patient_slugs()
+        for entry in load_patient_bundle(slug).get("entry", [])
+        if entry.get("resource", {}).get("resourceType") == "Patient"
+    }
+    problems = scan_suite_logs(logs, patient_ids)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if problems:
+        if reporter is not None:
+            reporter.write_line(f"LOG HYGIENE: {len(problems)} leak(s) in igcds server logs:", red=True)
+            for problem in problems[:50]:
+                reporter.write_line(f"  {problem}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif reporter is not None:
+        reporter.write_line(f"log hygiene: {len(logs)} igcds server logs scanned, no token and no patient id")

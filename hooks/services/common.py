@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 
-from cds_service import Card, HookRequest, ServiceResponse
+from cds_service import Card, CardModelError, HookRequest, ServiceResponse
 
 from ..facts import Facts, facts_from_request
 from ..findings import Finding, render_card
@@ -53,7 +53,12 @@ def respond(request: HookRequest, rules: Sequence[Rule]) -> ServiceResponse:
     shown: list[Card] = []
     silent: list[Card] = []
     for finding in findings:
-        card = render_card(finding)
+        try:
+            card = render_card(finding)
+        except CardModelError:  # a bug in one rule's card must not take the other cards down
+            log.exception("card rejected by the model", extra={"event": "card_invalid", "rule": finding.rule})
+            failed.append(finding.rule)
+            continue
         (silent if facts.policy.is_silent(finding.rule) else shown).append(card)
     extension: dict[str, object] = {}
     if facts.record.skipped:

@@ -24,6 +24,7 @@ from tests.support.conformance import assert_conformant_response
 from tests.support.faulty_fhir import faulty_fhir_server
 from tests.support.fixtures import load_request, request_paths
 from tests.support.igcds_server import igcds_server
+from tests.support.log_hygiene import register_secret
 
 pytestmark = pytest.mark.integration
 
@@ -163,6 +164,7 @@ def test_a_fhir_server_off_the_allowlist_receives_nothing(server, loaded_fixture
     body = without_prefetch(higm_patient_view(loaded_fixtures), "")
     with faulty_fhir_server("ok") as listener:
         body["fhirServer"] = listener.base_url
+        register_secret("off-allowlist access token", "never-sent-token")
         body["fhirAuthorization"] = {"access_token": "never-sent-token", "token_type": "Bearer",
                                      "expires_in": 300, "scope": "user/*.read", "subject": "igcds"}
         response = call(server, "ig-patient-view", body)

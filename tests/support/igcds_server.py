@@ -26,6 +26,10 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 IGCDS = Path(sys.executable).with_name("igcds")
 
+#: Every igcds server log of this test session, scanned for secrets when the session ends
+#: (tests/conftest.py ``pytest_sessionfinish``).
+SERVER_LOGS: list[Path] = []
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -104,6 +108,7 @@ def igcds_server(
     merged.setdefault("logging", {}).setdefault("json", True)
     config_path = write_toml(merged, tmp / "igcds.toml")
     log_path = tmp / "server.log"
+    SERVER_LOGS.append(log_path)
     args = [str(IGCDS), "serve", "--host", "127.0.0.1", "--port", str(port), "--config", str(config_path),
             "--workers", str(workers), "--threads", str(threads)]
     if dev:

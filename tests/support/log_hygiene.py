@@ -46,3 +46,36 @@ def assert_no_secrets(log_text: str, secrets: Mapping[str, str] | Iterable[str])
     """Fail, naming the secret and the log line (never printing the secret itself), if any leaked."""
     found = find_secrets(log_text, secrets)
     assert not found, "secrets found in the logs: " + "; ".join(found)
+
+
+# Suite-wide scan -------------------------------------------------------------------------------
+
+import re  # noqa: E402
+
+#: Anything shaped like a compact JWS (a client JWT) or a bearer credential, whoever minted it.
+_JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.")
+_BEARER_SHAPE = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}")
+
+#: Secrets the tests used (access tokens, minted JWTs), registered as they are made.
+SUITE_SECRETS: dict[str, str] = {}
+
+
+def register_secret(label: str, value: str) -> str:
+    if isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH:
+        SUITE_SECRETS[label] = value
+    return value
+
+
+def scan_suite_logs(log_texts: Mapping[str, str], patient_ids: Iterable[str]) -> list[str]:
+    """Problems found in the logs of every server the suite ran (file name, what, line number)."""
+    problems: list[str] = []
+    secrets = dict(SUITE_SECRETS)
+    secrets.update({f"patient id {pid}": pid for pid in patient_ids if len(pid) >= MIN_SECRET_LENGTH})
+    for name, text in log_texts.items():
+        for number, line in enumerate(text.splitlines(), 1):
+            if _JWT_SHAPE.search(line):
+                problems.append(f"{name}:{number}: something shaped like a JWT")
+            if _BEARER_SHAPE.search(line):
+                problems.append(f"{name}:{number}: a bearer credential")
+        problems.extend(f"{name}: {found}" for found in find_secrets(text, secrets))
+    return problems
