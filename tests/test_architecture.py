@@ -59,11 +59,23 @@ def test_catalog_equals_the_rules_of_rules_md():
     assert len(CATALOG) == len(RULES_BY_ID), "duplicate rule id in the catalog"
 
 
+def theme_files(theme: str) -> list[Path]:
+    """The files of a theme: the module ``hooks/<theme>.py`` (and ``hooks/<theme>*.py`` beside it), or the
+    package ``hooks/<theme>/*.py`` once a theme has grown into small modules. Never both: Python would
+    import the package and silently ignore the module."""
+    module, package = REPO / "hooks" / f"{theme}.py", REPO / "hooks" / theme
+    assert not (module.exists() and package.is_dir()), f"hooks/{theme}.py and hooks/{theme}/ both exist"
+    if package.is_dir():
+        assert (package / "__init__.py").exists(), f"hooks/{theme}/ is not a package"
+        return sorted(package.glob("*.py"))
+    assert module.exists(), f"no theme module hooks/{theme}.py or package hooks/{theme}/"
+    return [module, *sorted(p for p in (REPO / "hooks").glob(f"{theme}*.py") if p != module)]
+
+
 def test_every_catalog_rule_is_implemented_in_its_theme_module():
     for spec in CATALOG:
-        source = (REPO / "hooks" / f"{spec.theme}.py").read_text(encoding="utf-8")
-        derived = "".join(p.read_text(encoding="utf-8") for p in (REPO / "hooks").glob(f"{spec.theme}*.py"))
-        assert f'"{spec.id}"' in source + derived, f"{spec.id} is not produced by hooks/{spec.theme}.py"
+        source = "".join(p.read_text(encoding="utf-8") for p in theme_files(spec.theme))
+        assert f'"{spec.id}"' in source, f"{spec.id} is not produced by hooks/{spec.theme}"
 
 
 def test_every_catalog_rule_has_tests():

@@ -1,0 +1,138 @@
+"""What the dosing rules need to know about one Ig order, read once from the record.
+
+``DoseContext`` gathers the route, product, indication, dosing weight, regimen and dose plan of an order,
+and whether its dose limits apply at all: not during the HyQvia ramp-up and not for an SC order that
+switches from IV Ig (``order-scig-conversion`` handles that one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fhir_mappings.model import MedicationFact, Route
+
+from .. import text
+from ..derive.igrt import doses_within, ig_doses
+from ..derive.indications import Indication, Kind, order_indication, order_route
+from ..derive.weights import DosingWeight, dosing_weight
+from ..knowledge.products import Product, product
+from ..knowledge.regimens import Regimen, regimen_for
+from ..knowledge.thresholds import HYQVIA_RAMP_UP_DAYS, SCIG_SWITCH_DAYS
+from .plan import Plan, plan_of
+
+if TYPE_CHECKING:
+    from ..facts import Facts
+
+
+@dataclass(frozen=True, slots=True)
+class DoseContext:
+    order: MedicationFact
+    route: Route
+    product: Product | None
+    indication: Indication | None
+    weight: DosingWeight | None
+    regimen: Regimen | None
+    plan: Plan | None
+    switching: bool
+    ramp_up: bool
+
+    @property
+    def hyqvia(self) -> bool:
+        return self.order.product == "hyqvia"
+
+    @property
+    def sc_weekly(self) -> bool:
+        return self.route is Route.SC and not self.hyqvia
+
+    @property
+    def grams(self) -> float | None:
+        if self.order.dose is None:
+            return None
+        return self.order.dose.grams(self.weight.kg if self.weight else None)
+
+    @property
+    def drug(self) -> str:
+        if self.hyqvia:
+            return "HyQvia"
+        return "SCIG" if self.route is Route.SC else "IVIG"
+
+    @property
+    def dose_checkable(self) -> bool:
+        """Dose limits apply: weight, regimen and dose known; not in HyQvia ramp-up or an IV-to-SC switch."""
+        return (
+            self.weight is not None
+            and self.regimen is not None
+            and self.plan is not None
+            and not self.ramp_up
+            and not (self.switching and self.route is Route.SC)
+        )
+
+
+def hyqvia_ramp_up(facts: Facts, order: MedicationFact) -> bool:
+    """Within 6 weeks of the first HyQvia on record (none on record: this order starts the ramp-up)."""
+    if order.product != "hyqvia":
+        return False
+    dates = [d.when for d in ig_doses(facts.record) if d.product == "hyqvia"]
+    dates += [
+        m.when
+        for m in facts.record.medications
+        if m.product == "hyqvia"
+        and not m.draft
+        and m.when is not None
+        and m.resource_type in ("MedicationRequest", "MedicationStatement")
+    ]
+    if not dates:
+        return True
+    return text.days_ago(min(dates), facts.now) <= HYQVIA_RAMP_UP_DAYS.value
+
+
+def active_iv_ig(facts: Facts) -> list[MedicationFact]:
+    return [
+        m
+        for m in facts.record.medications
+        if m.is_ig
+        and not m.draft
+        and m.status == "active"
+        and order_route(m) is Route.IV
+        and m.resource_type in ("MedicationRequest", "MedicationStatement")
+        and not ("immunomodulatory" in m.reason_concepts and "replacement" not in m.reason_concepts)
+    ]
+
+
+def _recent_iv_doses(facts: Facts) -> list:  # list[IgDose]
+    return [d for d in doses_within(facts, int(SCIG_SWITCH_DAYS.value), Route.IV) if not d.immunomodulatory]
+
+
+def is_switching(facts: Facts, order: MedicationFact, indication: Indication | None) -> bool:
+    """SC order for a replacement indication while on, or within 8 weeks of, IV Ig (RULES.md)."""
+    if order_route(order) is not Route.SC or indication is None or not indication.replacement:
+        return False
+    return bool(_recent_iv_doses(facts) or active_iv_ig(facts))
+
+
+def dose_context(facts: Facts, order: MedicationFact) -> DoseContext:
+    route = order_route(order)
+    indication = order_indication(facts, order)
+    weight = dosing_weight(facts)
+    hyqvia = order.product == "hyqvia"
+    regimen = None
+    if indication is not None and indication.kind is not Kind.REGIMEN_LESS:
+        regimen = regimen_for(
+            indication.concept,
+            replacement=indication.replacement,
+            sc_weekly=route is Route.SC and not hyqvia,
+            policy=facts.policy,
+        )
+    plan = plan_of(order, weight.kg) if weight is not None else None
+    return DoseContext(
+        order,
+        route,
+        product(order.product),
+        indication,
+        weight,
+        regimen,
+        plan,
+        is_switching(facts, order, indication),
+        hyqvia_ramp_up(facts, order),
+    )

@@ -1,0 +1,64 @@
+"""``order-interval-out-of-range``: a replacement Ig interval outside the regimen's expected interval.
+
+Checked for replacement indications only, and not during the HyQvia ramp-up; HyQvia is checked like IV
+replacement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from cds_service import Indicator
+from fhir_mappings.model import Route
+
+from .. import text
+from ..derive.indications import ig_orders, order_indication, order_route
+from ..findings import Finding
+from ..knowledge.regimens import regimen_for
+from .card_text import citation_text, indication_line, interval_text
+from .context import dose_context, hyqvia_ramp_up
+
+if TYPE_CHECKING:
+    from ..facts import Facts
+
+
+def order_interval_out_of_range(facts: Facts) -> Iterator[Finding]:
+    for order in ig_orders(facts):
+        indication = order_indication(facts, order)
+        if indication is None or not indication.replacement or order.timing is None:
+            continue
+        interval = order.timing.interval_days
+        if interval is None or hyqvia_ramp_up(facts, order):
+            continue
+        sc_weekly = order_route(order) is Route.SC and order.product != "hyqvia"
+        regimen = regimen_for(indication.concept, replacement=True, sc_weekly=sc_weekly, policy=facts.policy)
+        if regimen is None or regimen.interval is None or regimen.interval.contains(interval):
+            continue
+        drug = "HyQvia" if order.product == "hyqvia" else ("SCIG" if sc_weekly else "IVIG")
+        summary = (
+            f"{drug} {interval_text(interval)}: outside the expected {regimen.interval_text} "
+            f"for {indication.label}"
+        )
+        detail = "\n".join(
+            [
+                f"**Ordered interval**: {interval_text(interval)}"
+                + ("" if "days" in interval_text(interval) else f" ({text.num(interval)} days)")
+                + ".",
+                f"**Expected** for {'SC' if sc_weekly else 'IV'} replacement"
+                f"{' (HyQvia is checked like IV replacement)' if drug == 'HyQvia' else ''}: "
+                f'{regimen.interval_text}; "monthly" counts as 30 days.',
+                indication_line(dose_context(facts, order)),
+                "",
+                f"Source: {citation_text(regimen.usual_source)}; RULES.md Resolved details (replacement "
+                "interval).",
+            ]
+        )
+        yield Finding(
+            "order-interval-out-of-range",
+            Indicator.WARNING,
+            summary,
+            detail,
+            about=order.reference,
+            source=regimen.usual_source,
+        )
