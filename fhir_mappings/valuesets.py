@@ -161,6 +161,11 @@ class ValueSetIndex:
             found.update(name for keyword, name in self._keywords if keyword.search(lowered))
         return frozenset(self._expand(found))
 
+    def expand(self, names: Iterable[str]) -> frozenset[str]:
+        """``names`` plus every grouper that includes one of them (e.g. ``cvid`` ->
+        ``replacement-severe``, ``replacement``): what a mapped Condition with them carries."""
+        return frozenset(self._expand(set(names)))
+
     def _expand(self, names: set[str]) -> set[str]:
         result = set(names)
         changed = True

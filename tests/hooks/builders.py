@@ -33,49 +33,9 @@ from fhir_mappings.model import (
 from hooks.facts import Facts
 from hooks.findings import Finding, render_card
 from hooks.policy import Policy
+from tests.hooks.coded import concepts
 
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
-
-#: Groupers the mapper adds to each concept (fhir_mappings.condition_sets ``includes``).
-_GROUPERS: dict[str, tuple[str, ...]] = {
-    **{
-        c: ("replacement-severe", "replacement")
-        for c in ("hyper-igm", "cvid", "agammaglobulinemia", "hypogammaglobulinemia")
-    },
-    **{
-        c: ("hyper-igm", "replacement-severe", "replacement")
-        for c in ("higm-x-linked", "higm-autosomal-recessive", "higm-no-opportunistic-infection")
-    },
-    **{
-        c: ("replacement-less-severe", "replacement")
-        for c in ("selective-igm-deficiency", "specific-antibody-deficiency", "igg-subclass-deficiency")
-    },
-    **{
-        c: ("immunomodulatory",)
-        for c in ("gbs", "myasthenia-gravis", "cidp", "mmn", "autoimmune-encephalitis", "itp", "kawasaki")
-    },
-    **{c: ("regimen-less",) for c in ("anti-gbm", "mgus", "cdi")},
-    "cdi-recurrent": ("cdi", "regimen-less"),
-    **{
-        c: ("severe-infection",)
-        for c in (
-            "pneumonia",
-            "sepsis",
-            "bacteremia",
-            "bacterial-meningitis",
-            "meningococcal-disease",
-            "osteomyelitis",
-        )
-    },
-}
-
-
-def concepts(*names: str) -> frozenset[str]:
-    out: set[str] = set()
-    for name in names:
-        out.add(name)
-        out.update(_GROUPERS.get(name, ()))
-    return frozenset(out)
 
 
 def ago(days: float) -> datetime:

@@ -27,25 +27,9 @@ from fhir_mappings.model import (
 )
 from hooks.facts import Facts
 from hooks.policy import Policy
+from tests.hooks.coded import concepts
 
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
-
-#: The groupers a mapped Condition carries with each concept (fhir_mappings.condition_sets).
-_GROUPS: dict[str, tuple[str, ...]] = {
-    "hyper-igm": ("replacement-severe", "replacement"),
-    "higm-x-linked": ("hyper-igm", "replacement-severe", "replacement"),
-    "higm-autosomal-recessive": ("hyper-igm", "replacement-severe", "replacement"),
-    "higm-no-opportunistic-infection": ("hyper-igm", "replacement-severe", "replacement"),
-    "cvid": ("replacement-severe", "replacement"),
-    "agammaglobulinemia": ("replacement-severe", "replacement"),
-    "hypogammaglobulinemia": ("replacement-severe", "replacement"),
-    "selective-igm-deficiency": ("replacement-less-severe", "replacement"),
-    "specific-antibody-deficiency": ("replacement-less-severe", "replacement"),
-    "igg-subclass-deficiency": ("replacement-less-severe", "replacement"),
-    "gbs": ("immunomodulatory",),
-    "itp": ("immunomodulatory",),
-    "kawasaki": ("immunomodulatory",),
-}
 
 
 def ago(days: float) -> datetime:
@@ -57,13 +41,6 @@ def patient(age: int = 40, sex: Sex = Sex.MALE, pid: str = "p1") -> PatientInfo:
         date(NOW.year - age, 1, 1) if NOW.date() >= date(NOW.year, 1, 1) else date(NOW.year - age - 1, 1, 1)
     )
     return PatientInfo(pid, born, sex)
-
-
-def concepts(*names: str) -> frozenset[str]:
-    out = set(names)
-    for name in names:
-        out.update(_GROUPS.get(name, ()))
-    return frozenset(out)
 
 
 def condition(

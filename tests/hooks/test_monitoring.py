@@ -348,7 +348,7 @@ def test_sigmd_monitor_is_quiet_on_igrt() -> None:
 def test_general_medicine_patient_gets_no_patient_view_card_at_all() -> None:
     rec = record(
         age=58,
-        conditions=[condition("hypertension"), condition("type-2-diabetes")],
+        conditions=[condition("hypertension"), condition("diabetes")],
         measurements=[Measurement(Measure.CREATININE, ago(20), value=1.0)],
         medications=[med(set(), "metformin"), med(set(), "lisinopril")],
     )
