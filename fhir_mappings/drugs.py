@@ -11,6 +11,7 @@ vaccine, "varicella zoster immune globulin" is an excluded Ig.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -203,8 +204,27 @@ def classify_drug(
 
     ``rxnorm_ig_codes`` are a site's verified RxNorm codes for normal human Ig (none ship by default,
     clinical-facts §1.3 "RxNorm for immune globulin: UNVERIFIED").
+
+    The same product recurs in every record (each administration of a course names it again) and
+    classifying it costs dozens of pattern searches, so results are memoised by their inputs; very
+    long names (client text of any length) are classified without being remembered.
     """
-    codes = tuple(codes)
+    args = (tuple(codes), text, route, vaccine_context, tuple(rxnorm_ig_codes))
+    if len(text) > _MEMO_TEXT_LIMIT or len(args[0]) > 16:
+        return _classify(*args)
+    return _classify_memo(*args)
+
+
+_MEMO_TEXT_LIMIT = 300
+
+
+def _classify(
+    codes: tuple[Code, ...],
+    text: str,
+    route: Route | None,
+    vaccine_context: bool,
+    rxnorm_ig_codes: tuple[str, ...],
+) -> DrugProfile:
     keys = {(c.system, c.code.lstrip("0") if c.system == CVX else c.code.strip()) for c in codes}
     atc = [c.code.strip().upper() for c in codes if c.system == ATC]
     ndc = [c.code for c in codes if c.system == NDC]
@@ -250,6 +270,8 @@ def classify_drug(
     subcutaneous = bool(product and product.subcutaneous) or "J06BA01" in atc
     return DrugProfile(frozenset(classes), product.key if product and ig else None, subcutaneous)
 
+
+_classify_memo = functools.lru_cache(maxsize=4096)(_classify)
 
 _VACCINE_CLASSES = frozenset(
     {MedClass.LIVE_VACCINE, MedClass.MEASLES_VARICELLA_VACCINE, MedClass.OPV_BCG_YELLOW_FEVER}

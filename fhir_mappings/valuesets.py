@@ -141,10 +141,26 @@ class ValueSetIndex:
                 if include_unverified or keyword.verified:
                     self._keywords.append((keyword, vs.name))
         self._groupers = {vs.name: vs.includes for vs in self.sets.values() if vs.includes}
+        self._memo: dict[tuple[tuple[Code, ...], str | None], frozenset[str]] = {}
 
     def concepts_for(self, codes: Iterable[Code], text: str | None = None) -> frozenset[str]:
         """Every value-set name that one of ``codes`` (or ``text``, for keyword sets) belongs to,
-        with the groupers that include them."""
+        with the groupers that include them.
+
+        Memoised (the same codes recur across a record and across calls); client text longer
+        than a condition name is looked up without being remembered."""
+        codes = tuple(codes)
+        if len(codes) > 16 or (text is not None and len(text) > 300):
+            return self._concepts_for(codes, text)
+        key = (codes, text)
+        found = self._memo.get(key)
+        if found is None:
+            if len(self._memo) >= 8192:
+                self._memo.clear()
+            found = self._memo[key] = self._concepts_for(codes, text)
+        return found
+
+    def _concepts_for(self, codes: tuple[Code, ...], text: str | None) -> frozenset[str]:
         found: set[str] = set()
         for code in codes:
             found.update(self._exact.get(_exact_key(code.system, code.code), ()))
