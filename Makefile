@@ -34,6 +34,10 @@ bench: venv venv-fhir
 soak: venv
 	$(BIN)/python bench/soak.py
 
+## make fuzz: the fuzzing and fault-injection tests alone
+fuzz: venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/cds_service/test_fuzz.py tests/integration/test_fuzz.py tests/integration/test_fault_injection.py
+
 clean:
 	rm -rf $(VENV) .venv-fhir *.egg-info .pytest_cache data
 

@@ -22,6 +22,7 @@ from urllib.parse import urljoin, urlsplit
 
 import orjson
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 log = logging.getLogger("igcds.fhir")
@@ -186,13 +187,25 @@ def _retry_after(value: str | None) -> float:
 
 
 def _read_limited(response: requests.Response, limit: int, deadline: Deadline) -> bytes:
+    """The body as it arrives (``read1``), checking the size limit and the call's deadline after every
+    read. ``iter_content`` would block until a whole chunk has arrived, so a server dripping a byte now
+    and then (each within the read timeout) held the fetch thread long past the deadline and, with a
+    few such calls, starved the fetch pool of every other call (tests/integration/test_fault_injection)."""
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(chunk_size=65536):
+    raw = response.raw
+    while True:
+        if deadline.expired:
+            raise FhirFetchError("deadline reached while reading the response")
+        try:
+            chunk = raw.read1(65536, decode_content=True)
+        except urllib3.exceptions.ReadTimeoutError:
+            raise FhirFetchError("timed out") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise FhirFetchError(f"connection failed ({type(exc).__name__})") from None
+        if not chunk:
+            return b"".join(chunks)
         size += len(chunk)
         if size > limit:
             raise FhirFetchError(f"response larger than {limit} bytes")
-        if deadline.expired:
-            raise FhirFetchError("deadline reached while reading the response")
         chunks.append(chunk)
-    return b"".join(chunks)

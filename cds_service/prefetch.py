@@ -65,12 +65,17 @@ def is_operation_outcome(value: Any) -> bool:
     if value.get("resourceType") == "OperationOutcome":
         return True
     if value.get("resourceType") == "Bundle":
-        entries = value.get("entry") or []
-        resources = [e.get("resource") for e in entries if isinstance(e, Mapping)]
+        resources = [e.get("resource") for e in _entries(value) if isinstance(e, Mapping)]
         return bool(resources) and all(
             isinstance(r, Mapping) and r.get("resourceType") == "OperationOutcome" for r in resources
         )
     return False
+
+
+def _entries(bundle: Mapping[str, Any]) -> list[Any]:
+    """``bundle.entry`` when it is a JSON array, else no entries (a client may send anything)."""
+    entries = bundle.get("entry")
+    return entries if isinstance(entries, list) else []
 
 
 def next_link(bundle: Mapping[str, Any]) -> str | None:
@@ -209,7 +214,7 @@ def _job_page(client: FhirClient, first: Mapping[str, Any], max_pages: int) -> C
 def _follow(client: FhirClient, first: Mapping[str, Any], max_pages: int) -> tuple[dict[str, Any], int]:
     """Merge a searchset's pages into one Bundle; stop at ``max_pages`` pages in all."""
     merged = dict(first)
-    entries = list(first.get("entry") or [])
+    entries = list(_entries(first))
     url = next_link(first)
     pages = 1
     seen: set[str] = set()
@@ -227,7 +232,7 @@ def _follow(client: FhirClient, first: Mapping[str, Any], max_pages: int) -> tup
             break
         if page.get("resourceType") != "Bundle":
             break
-        entries.extend(page.get("entry") or [])
+        entries.extend(_entries(page))
         url = next_link(page)
         pages += 1
     merged["entry"] = entries

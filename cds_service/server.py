@@ -45,7 +45,13 @@ def run_gunicorn(factory: Callable[[], Any], *, host: str, port: int, workers: i
         "worker_class": "gthread" if threads > 1 else "sync",
         "timeout": 30,
         "graceful_timeout": 10,
-        "keepalive": 5,
+        # No HTTP keep-alive: each call is its own connection, so the kernel hands calls to whichever
+        # worker is free. With keep-alive a client's connections stay on the worker that accepted them;
+        # measured (docs/performance.md): 8 kept-alive connections often landed 6-8 on one worker, which
+        # the GIL then limits to one core (c8: 130-160 req/s, p99 0.5-1 s, one worker idle) while
+        # without keep-alive both workers stay busy (175-200 req/s, p99 135-220 ms). A TLS-terminating
+        # proxy in front keeps its own client connections alive; the loopback/LAN connect costs ~0.1 ms.
+        "keepalive": 0,
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",

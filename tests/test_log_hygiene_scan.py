@@ -10,7 +10,7 @@ def test_scan_finds_jwts_bearer_credentials_tokens_and_patient_ids():
     register_secret("test access token", "access-token-xyz-123")
     try:
         logs = {
-            "clean.log": '{"event": "cds_call", "service": "ig-order-select", "cards": ["order-trough-due"]}',
+            "clean.log": '{"event": "cds_call", "service": "ig-order-select", "cards": ["order-anti-cd20-hbv"]}',
             "leaky.log": "\n".join([
                 f'{{"msg": "got {jwt_like}"}}',
                 '{"msg": "Authorization: Bearer abcdefghijklmnop"}',
@@ -18,7 +18,7 @@ def test_scan_finds_jwts_bearer_credentials_tokens_and_patient_ids():
                 '{"msg": "patient higm-xl-adult"}',
             ]),
         }
-        problems = scan_suite_logs(logs, ["higm-xl-adult"])
+        problems = scan_suite_logs(logs, ["higm-xl-adult", "anti-cd20-hbv"])
     finally:
         SUITE_SECRETS.pop("test access token")
     assert not [p for p in problems if p.startswith("clean.log")]

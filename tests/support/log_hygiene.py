@@ -69,13 +69,20 @@ def register_secret(label: str, value: str) -> str:
 def scan_suite_logs(log_texts: Mapping[str, str], patient_ids: Iterable[str]) -> list[str]:
     """Problems found in the logs of every server the suite ran (file name, what, line number)."""
     problems: list[str] = []
-    secrets = dict(SUITE_SECRETS)
-    secrets.update({f"patient id {pid}": pid for pid in patient_ids if len(pid) >= MIN_SECRET_LENGTH})
+    # A patient id counts as a whole token only: "anti-cd20-hbv" (a fixture patient) must not match
+    # inside the rule id "order-anti-cd20-hbv".
+    ids = {pid: re.compile(r"(?<![\w-])" + re.escape(pid) + r"(?![\w-])")
+           for pid in patient_ids if len(pid) >= MIN_SECRET_LENGTH}
     for name, text in log_texts.items():
-        for number, line in enumerate(text.splitlines(), 1):
+        lines = text.splitlines()
+        for number, line in enumerate(lines, 1):
             if _JWT_SHAPE.search(line):
                 problems.append(f"{name}:{number}: something shaped like a JWT")
             if _BEARER_SHAPE.search(line):
                 problems.append(f"{name}:{number}: a bearer credential")
-        problems.extend(f"{name}: {found}" for found in find_secrets(text, secrets))
+        problems.extend(f"{name}: {found}" for found in find_secrets(text, SUITE_SECRETS))
+        for pid, pattern in ids.items():
+            number = next((n for n, line in enumerate(lines, 1) if pattern.search(line)), None)
+            if number is not None:
+                problems.append(f"{name}: patient id {pid} (log line {number})")
     return problems
