@@ -194,3 +194,22 @@ def test_a_fhir_server_answering_500_gives_412_not_500(server):
         response = call(igcds, "ig-patient-view", without_prefetch(body, broken.base_url))
         assert broken.requests
     assert response.status_code == 412
+
+
+def test_medication_reference_is_read_from_the_fhir_server_when_nothing_else_has_it(server, loaded_fixtures):
+    """A draft order naming its product by reference only: igcds reads the Medication (FHIR read)."""
+    fhir = loaded_fixtures.server
+    fhir.load({"resourceType": "Bundle", "type": "transaction", "entry": [{
+        "resource": {"resourceType": "Medication", "id": "privigen-by-reference",
+                     "code": {"coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": "44206-439",
+                                          "display": "Privigen 10% liquid"}], "text": "Privigen 10%"}},
+        "request": {"method": "PUT", "url": "Medication/privigen-by-reference"}}]})
+    body = load_request("ig-order-select", "higm-xl-adult-ivig-dose-high", loaded_fixtures.now)
+    draft = body["context"]["draftOrders"]["entry"][0]["resource"]
+    draft.pop("medicationCodeableConcept")
+    draft["medicationReference"] = {"reference": "Medication/privigen-by-reference"}
+    unresolved = rules(call(server, "ig-order-select", body))
+    assert "order-dose-out-of-range" not in unresolved  # not known to be immune globulin: not judged
+    body["fhirServer"] = fhir.base_url
+    resolved = rules(call(server, "ig-order-select", body))
+    assert "order-dose-out-of-range" in resolved
