@@ -12,7 +12,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.support.igcds_server import RunningServer, free_port, igcds_server  # noqa: E402
+from tests.support.igcds_server import stop_process_group as stop_group  # noqa: E402
 
 POST_LUA = BENCH / "post.lua"
 
@@ -125,18 +125,6 @@ def whatif_server(patches: str, *, workers: int, threads: int, timeout: float = 
         stop_group(process)
 
 
-def stop_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group we started, then SIGKILL it if it lingers."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
 
 
 def gunicorn_master(process: subprocess.Popen[bytes]) -> int:

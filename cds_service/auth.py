@@ -31,7 +31,6 @@ Dev mode (``igcds serve --dev``, loopback only; enforced by the CLI) skips all o
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import re
@@ -45,6 +44,7 @@ import jwt
 from flask import Request
 from jwt.exceptions import InvalidAudienceError, PyJWTError
 
+from .addresses import is_loopback_host
 from .config import AuthConfig, ClientConfig, Config
 from .errors import ConfigError, Unauthorized
 from .jwks import JwksError, KeyStore, key_for
@@ -75,23 +75,13 @@ class AuthContext:
 # -- start-up validation ---------------------------------------------------------------------------
 
 
-def _is_loopback_host(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_url(url: str, where: str) -> None:
     if not isinstance(url, str) or not url.strip() or url != url.strip():
         raise ConfigError(f"{where}: expected a URL, got {url!r}")
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigError(f"{where}: expected an https URL, got {url!r}")
-    if parts.scheme == "http" and not _is_loopback_host(parts.hostname):
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise ConfigError(f"{where}: must use https (plain http is only allowed on loopback), got {url!r}")
     if parts.username or parts.password:
         raise ConfigError(f"{where}: credentials in the URL are not allowed")

@@ -22,7 +22,7 @@ import orjson
 from .auth import AuthContext
 from .config import Config
 from .errors import CdsError, ConfigError, RegistryError
-from .pipeline import is_loopback_url
+from .addresses import is_loopback_url
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,14 @@ record them for audit (silenced cards included), and answer.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
+from .addresses import is_loopback_url
 from .auth import AuthContext
 from .cards import Card, ServiceResponse
 from .config import Config
@@ -44,16 +43,6 @@ class CallOutcome:
     hook: str
     rule_ids: list[str] = field(default_factory=list)
     fhir_queries: int = 0
-
-
-def is_loopback_url(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def fhir_server_allowed(url: str, auth: AuthContext, config: Config) -> bool:

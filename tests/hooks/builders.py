@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import hooks.services  # noqa: F401  (import order: hooks.facts <-> hooks.services)
 from fhir_mappings.model import (
     AllergyFact,
     ClinicalRecord,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-import hooks.services  # noqa: F401  (hooks.facts must be imported after the services package)
 from fhir_mappings.model import (
     AllergyFact,
     ClinicalRecord,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from cds_service import Config, HookRequest
+from cds_service import HookRequest
 from cds_service.fhir_client import Deadline, FhirClient, FhirClientSettings
 from cds_service.prefetch import render_template, resolve_prefetch
 from hooks.facts import facts_from_request

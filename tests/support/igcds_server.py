@@ -123,7 +123,7 @@ def igcds_server(
         _wait_healthy(running, startup_timeout)
         yield running
     finally:
-        _stop(process)
+        stop_process_group(process)
 
 
 def _wait_healthy(server: RunningServer, timeout: float) -> None:
@@ -140,7 +140,8 @@ def _wait_healthy(server: RunningServer, timeout: float) -> None:
     raise RuntimeError(f"igcds did not become healthy in {timeout} s:\n{server.log_text()[-4000:]}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group we started, then SIGKILL it if it lingers."""
     if process.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
