@@ -43,6 +43,10 @@ class ServerConfig:
     workers: int = 2
     #: gunicorn threads per worker (FHIR fetches wait on I/O).
     threads: int = 4
+    #: Operational endpoints served without a JWT. By default every endpoint except the health
+    #: checks needs one; a deployment whose Prometheus scraper sits on a private network can open
+    #: ``/metrics`` (and ``/openapi.json``) here.
+    open_endpoints: tuple[Literal["/metrics", "/openapi.json"], ...] = ()
 
 
 @dataclass(frozen=True)

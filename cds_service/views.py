@@ -112,9 +112,17 @@ def readyz() -> Response:
     return json_response(body, status)
 
 
+def _authenticate_unless_open(path: str) -> None:
+    """Every endpoint but health needs a JWT, unless the operator opened it (``[server] open_endpoints``)."""
+    state = _state()
+    if path not in state.config.server.open_endpoints:
+        state.authenticator.authenticate(request, _audience(path))
+
+
 @bp.get("/metrics")
 def metrics() -> Response:
     g.service = "metrics"
+    _authenticate_unless_open("/metrics")
     payload, content_type = _state().metrics.exposition()
     return Response(payload, status=200, content_type=content_type)
 
@@ -122,4 +130,5 @@ def metrics() -> Response:
 @bp.get("/openapi.json")
 def openapi() -> Response:
     g.service = "openapi"
+    _authenticate_unless_open("/openapi.json")
     return json_response(_state().openapi())

@@ -6,6 +6,8 @@ tests/integration/test_security_http.py; here each check is isolated and fast.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import logging
 import os
@@ -314,10 +316,18 @@ def test_each_endpoint_checks_its_own_audience(tmp_path, method, path):
         assert response.status_code == 401
 
 
-def test_health_metrics_and_openapi_stay_open(tmp_path):
+def test_only_health_is_open_unless_the_operator_opens_metrics(tmp_path):
     client = toy_app(make_config(tmp_path)).test_client()
-    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json"):
+    for path in ("/healthz", "/readyz"):
         assert client.get(path).status_code == 200, path
+    for path in ("/metrics", "/openapi.json"):
+        assert client.get(path).status_code == 401, path
+        assert client.get(path, headers=bearer(mint(ES, iss=ISS, aud=BASE + path))).status_code == 200, path
+    config = make_config(tmp_path)
+    opened = toy_app(config.with_changes(
+        server=dataclasses.replace(config.server, open_endpoints=("/metrics",)))).test_client()
+    assert opened.get("/metrics").status_code == 200
+    assert opened.get("/openapi.json").status_code == 401
 
 
 def test_readiness_reports_clients_without_secrets(tmp_path):

@@ -293,9 +293,14 @@ def test_fhir_server_on_the_list_gets_the_token_and_only_it(server, listener):
 
 # Operational endpoints ---------------------------------------------------------------------------
 
-def test_health_and_operational_documents_need_no_token(server):
-    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json"):
+def test_health_needs_no_token_but_operational_documents_do(server):
+    for path in ("/healthz", "/readyz"):
         assert requests.get(server.url(path), timeout=5).status_code == 200, path
+    for path in ("/metrics", "/openapi.json"):
+        assert requests.get(server.url(path), timeout=5).status_code == 401, path
+        token = mint(A_ES, iss=ISS_A, aud=aud(server, path))
+        response = requests.get(server.url(path), headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        assert response.status_code == 200, path
     auth = requests.get(server.url("/readyz"), timeout=5).json()["checks"]["auth"]
     assert auth == {"ok": True, "dev_mode": False, "clients": 2, "replay_store": "sqlite"}
 
