@@ -16,13 +16,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
@@ -32,6 +30,7 @@ if str(REPO) not in sys.path:
 
 from tests.support.igcds_server import RunningServer, free_port, igcds_server  # noqa: E402
 from tests.support.igcds_server import stop_process_group as stop_group  # noqa: E402
+from tests.support.igcds_server import wait_until_healthy  # noqa: E402
 
 POST_LUA = BENCH / "post.lua"
 
@@ -74,16 +73,7 @@ def baseline_server(*, workers: int, threads: int, timeout: float = 30.0) -> Ite
         )
     server = BaselineServer(f"http://127.0.0.1:{port}", process, log_path)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"baseline exited: {log_path.read_text()[-2000:]}")
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(server.url("/healthz"), timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("baseline did not start")
-            time.sleep(0.1)
+        wait_until_healthy(process, server.url("/healthz"), log_path, timeout, name="baseline")
         yield server
     finally:
         stop_group(process)
@@ -110,16 +100,7 @@ def whatif_server(patches: str, *, workers: int, threads: int, timeout: float = 
         )
     server = BaselineServer(f"http://127.0.0.1:{port}", process, log_path)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"what-if server exited: {log_path.read_text()[-2000:]}")
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(server.url("/healthz"), timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("what-if server did not start")
-            time.sleep(0.1)
+        wait_until_healthy(process, server.url("/healthz"), log_path, timeout, name="what-if server")
         yield server
     finally:
         stop_group(process)

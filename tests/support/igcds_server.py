@@ -120,24 +120,30 @@ def igcds_server(
                                    start_new_session=True)
     running = RunningServer(f"http://127.0.0.1:{port}", port, data_dir, config_path, log_path, process)
     try:
-        _wait_healthy(running, startup_timeout)
+        wait_until_healthy(process, running.url("/healthz"), log_path, startup_timeout)
         yield running
     finally:
         stop_process_group(process)
 
 
-def _wait_healthy(server: RunningServer, timeout: float) -> None:
+def wait_until_healthy(process: subprocess.Popen[bytes], health_url: str, log_path: Path, timeout: float,
+                       name: str = "igcds") -> None:
+    """Poll ``health_url`` until it answers 200; fail with the log tail if the process dies or
+    the time runs out."""
+    def tail() -> str:
+        return log_path.read_text(encoding="utf-8", errors="replace")[-4000:] if log_path.exists() else ""
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"igcds exited with {server.process.returncode}:\n{server.log_text()[-4000:]}")
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail()}")
         try:
-            if requests.get(server.url("/healthz"), timeout=1).status_code == 200:
+            if requests.get(health_url, timeout=1).status_code == 200:
                 return
         except requests.RequestException:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"igcds did not become healthy in {timeout} s:\n{server.log_text()[-4000:]}")
+    raise RuntimeError(f"{name} did not become healthy in {timeout} s:\n{tail()}")
 
 
 def stop_process_group(process: subprocess.Popen[bytes]) -> None:
