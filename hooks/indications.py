@@ -231,7 +231,7 @@ def order_not_first_line(facts: Facts) -> Iterator[Finding]:
             yield Finding(
                 "order-not-first-line",
                 Indicator.INFO,
-                summary[:139],
+                summary,
                 detail,
                 about=order.reference,
                 source=SEED_003,

@@ -204,7 +204,7 @@ def live_vaccine(facts: Facts) -> Iterator[Finding]:
             yield Finding(
                 "order-live-vaccine",
                 Indicator.CRITICAL,
-                _cap(summary),
+                summary,
                 detail,
                 about=about,
                 source=ACIP_ALTERED_IMMUNO,
@@ -221,7 +221,7 @@ def live_vaccine(facts: Facts) -> Iterator[Finding]:
             yield Finding(
                 "order-live-vaccine",
                 Indicator.CRITICAL,
-                _cap(summary),
+                summary,
                 detail,
                 about=about,
                 source=ACIP_ALTERED_IMMUNO,
@@ -277,7 +277,7 @@ def _deferral_finding(facts: Facts, order: MedicationFact, name: str, deferral: 
     return Finding(
         "order-live-vaccine",
         Indicator.WARNING,
-        _cap(summary),
+        summary,
         detail,
         about=order.reference,
         source=ACIP_INTERVALS,
@@ -341,7 +341,7 @@ def ig_after_live_vaccine(facts: Facts) -> Iterator[Finding]:
             f"Source: {ACIP_INTERVALS.label}."
         )
         yield Finding(
-            "order-ig-after-live-vaccine", Indicator.INFO, _cap(summary), detail, about=order.reference
+            "order-ig-after-live-vaccine", Indicator.INFO, summary, detail, about=order.reference
         )
 
 
@@ -490,7 +490,7 @@ def _hbv_finding(facts: Facts, rule: str, drug: str, about: str | None, context:
     return Finding(
         rule,
         Indicator.WARNING,
-        _cap(summary),
+        summary,
         detail,
         about=about,
         suggestions=tuple(suggestions),
@@ -530,8 +530,6 @@ def pv_anti_cd20_hbv(facts: Facts) -> Iterator[Finding]:
         yield finding
 
 
-def _cap(summary: str, limit: int = 139) -> str:
-    return summary if len(summary) <= limit else summary[: limit - 1].rstrip() + "…"
 
 
 ORDER_RULES: tuple[Callable[[Facts], Iterator[Finding]], ...] = (

@@ -31,8 +31,6 @@ def _patient_id(facts: Facts) -> str:
     return facts.record.patient.id if facts.record.patient is not None else "unknown"
 
 
-def _cap(summary: str, limit: int = 139) -> str:
-    return summary if len(summary) <= limit else summary[: limit - 1].rstrip() + "…"
 
 
 # --- shared questions ----------------------------------------------------------------------------
@@ -128,7 +126,7 @@ def _trough_due(facts: Facts, rule: str, about: str | None) -> Finding | None:
         f"Source: {AAAAI_CONSENSUS.label}; window: site policy (trough_max_age_days)."
     )
     suggestion = _igg_suggestion(facts, "Trough IgG: draw immediately before the next immune globulin dose")
-    return Finding(rule, Indicator.INFO, _cap(summary), detail, about=about, suggestions=(suggestion,))
+    return Finding(rule, Indicator.INFO, summary, detail, about=about, suggestions=(suggestion,))
 
 
 def _trough_below(facts: Facts, rule: str, order: MedicationFact | None) -> Finding | None:
@@ -161,7 +159,7 @@ def _trough_below(facts: Facts, rule: str, order: MedicationFact | None) -> Find
     return Finding(
         rule,
         Indicator.WARNING,
-        _cap(summary),
+        summary,
         detail,
         about=order.reference if order is not None else None,
         source=SEED_POLICY,
@@ -260,7 +258,7 @@ def pv_higm_no_igrt(facts: Facts) -> Iterator[Finding]:
         f"{last_text}\n\n{mk.HIGM_IGRT_TEXT}\n\nSource: {mk.HSCT_SOURCE.label}; seed document 000."
         + _procedures_note(facts.record)
     )
-    yield Finding("pv-higm-no-igrt", Indicator.WARNING, _cap(summary), detail)
+    yield Finding("pv-higm-no-igrt", Indicator.WARNING, summary, detail)
 
 
 def _higm_subtype(record: ClinicalRecord) -> str | None:
@@ -356,7 +354,7 @@ def pv_higm_no_pjp_prophylaxis(facts: Facts) -> Iterator[Finding]:
     yield Finding(
         "pv-higm-no-pjp-prophylaxis",
         Indicator.WARNING if warning else Indicator.INFO,
-        _cap(summary),
+        summary,
         detail,
         suggestions=suggestions,
     )
@@ -382,7 +380,7 @@ def pv_higm_hsct(facts: Facts) -> Iterator[Finding]:
         + f"\n\nSource: {mk.HSCT_SOURCE.label}; AAAAI/ACAAI 2015 SS43 (consider HSCT)."
         + _procedures_note(record)
     )
-    yield Finding("pv-higm-hsct", Indicator.INFO, _cap(summary), detail)
+    yield Finding("pv-higm-hsct", Indicator.INFO, summary, detail)
 
 
 # --- selective IgM deficiency ------------------------------------------------------------------------------
@@ -451,7 +449,7 @@ def pv_igm_deficiency_workup(facts: Facts) -> Iterator[Finding]:
     yield Finding(
         "pv-igm-deficiency-workup",
         Indicator.INFO,
-        _cap(summary),
+        summary,
         detail,
         suggestions=suggestions,
         selection_behavior=SelectionBehavior.ANY if len(suggestions) > 1 else None,
@@ -510,7 +508,7 @@ def pv_igm_deficiency_igrt_review(facts: Facts) -> Iterator[Finding]:
         "none), so a low IgM on IgRT is not a reason to continue.\n\n"
         f"Source: {SEED_POLICY.label} (seed document 001, pitfalls)."
     )
-    yield Finding("pv-igm-deficiency-igrt-review", Indicator.WARNING, _cap(summary), detail)
+    yield Finding("pv-igm-deficiency-igrt-review", Indicator.WARNING, summary, detail)
 
 
 def pv_igm_deficiency_monitor(facts: Facts) -> Iterator[Finding]:
@@ -538,7 +536,7 @@ def pv_igm_deficiency_monitor(facts: Facts) -> Iterator[Finding]:
     yield Finding(
         "pv-igm-deficiency-monitor",
         Indicator.INFO,
-        _cap(summary),
+        summary,
         detail,
         suggestions=(suggestion,),
         source=mk.SIGMD_SOURCE,

@@ -102,7 +102,7 @@ def order_anaphylaxis_history(facts: Facts) -> Iterator[Finding]:
         yield Finding(
             "order-anaphylaxis-history",
             Indicator.CRITICAL,
-            summary[:139],
+            summary,
             detail,
             about=order.reference,
             source=CONTRAINDICATION,
@@ -306,7 +306,7 @@ def order_thrombosis_risk(facts: Facts) -> Iterator[Finding]:
         yield Finding(
             "order-thrombosis-risk",
             Indicator.WARNING,
-            summary[:139],
+            summary,
             detail,
             about=order.reference,
             source=THROMBOSIS_SOURCE,
@@ -406,7 +406,7 @@ def order_renal_risk(facts: Facts) -> Iterator[Finding]:
         yield Finding(
             "order-renal-risk",
             Indicator.WARNING,
-            summary[:139],
+            summary,
             detail,
             about=order.reference,
             source=RENAL_SOURCE,

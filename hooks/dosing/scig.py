@@ -278,7 +278,7 @@ def order_scig_administration(facts: Facts) -> Iterator[Finding]:
         yield Finding(
             "order-scig-administration",
             Indicator.INFO,
-            summary[:139],
+            summary,
             "\n".join(lines),
             about=order.reference,
             source=source,
