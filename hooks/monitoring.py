@@ -483,7 +483,7 @@ def pv_igm_deficiency_igrt_review(facts: Facts) -> Iterator[Finding]:
         )
     if criteria.infection_episodes < facts.policy.recurrent_infections_min:
         short.append(f"{criteria.infection_episodes} severe infections in 12 months")
-    summary = "Selective IgM deficiency on Ig replacement without the criteria: " + "; ".join(short)
+    summary = "SIgMD on IgRT without the criteria: " + "; ".join(short)
     pre_text = (
         f"{text.num(pre.value or 0, 0)} mg/dL on {text.day(pre.when)}"
         if pre is not None

@@ -25,6 +25,7 @@ from fhir_mappings.model import (
     Sex,
 )
 from hooks.facts import Facts
+from hooks.findings import render_card
 from hooks.policy import Policy
 from tests.hooks.coded import concepts
 
@@ -275,7 +276,12 @@ def facts(
 
 
 def run(rule, f: Facts) -> list:  # noqa: ANN001
-    return list(rule(f))
+    """Run one rule; render every finding (card-model errors) and check its own summary fits."""
+    found = list(rule(f))
+    for finding in found:
+        render_card(finding)
+        assert len(finding.summary) < 140, finding.summary
+    return found
 
 
 def one(rule, f: Facts):  # noqa: ANN001, ANN201
