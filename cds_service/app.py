@@ -145,6 +145,7 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
+        """Routing and size errors raised by Werkzeug itself (404, 405, 413), in the same JSON shape."""
         status = exc.code or 500
         messages = {
             404: "no such endpoint",

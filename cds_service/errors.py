@@ -48,21 +48,6 @@ class UnknownService(CdsError):
     code = "unknown-service"
 
 
-class NotFound(CdsError):
-    status_code = 404
-    code = "not-found"
-
-
-class MethodNotAllowed(CdsError):
-    status_code = 405
-    code = "method-not-allowed"
-
-
-class PayloadTooLarge(CdsError):
-    status_code = 413
-    code = "payload-too-large"
-
-
 class UnsupportedMediaType(CdsError):
     status_code = 415
     code = "unsupported-media-type"
