@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -85,17 +84,13 @@ def wsgi() -> Any:
     return build_app(load())
 
 
-def _expand(body: Any, now: datetime) -> Any:
-    return expand(body, now)
-
-
 SPEC = AppSpec(
     prog="igcds",
     description="igcds: CDS Hooks 2.0 decision support for immunoglobulin (IVIG/SCIG) therapy",
     load_config=lambda path, overrides: load(path, overrides),
     build_app=build_app,
     catalog=catalog_json,
-    expand_request=_expand,
+    expand_request=expand,
     report=lambda config, argv: run_report(config, argv, prog="igcds report"),
 )
 
