@@ -107,14 +107,17 @@ def read_timing(timing: object) -> Timing | None:
     if not repeat:
         return None
     frequency, count = as_number(repeat.get("frequency")), as_number(repeat.get("count"))
-    result = Timing(
-        frequency=int(frequency) if frequency is not None and frequency >= 1 else None,
-        period=_positive(repeat.get("period")),
-        period_unit=as_str(repeat.get("periodUnit")),
-        count=int(count) if count is not None and count >= 1 else None,
-        bounds_days=duration_days(repeat.get("boundsDuration")),
+    parts = (
+        int(frequency) if frequency is not None and frequency >= 1 else None,
+        _positive(repeat.get("period")),
+        as_str(repeat.get("periodUnit")),
+        int(count) if count is not None and count >= 1 else None,
+        duration_days(repeat.get("boundsDuration")),
     )
-    return None if result == Timing() else result
+    return None if parts == _NO_TIMING else Timing(*parts)
+
+
+_NO_TIMING = (None, None, None, None, None)
 
 
 def _positive(value: object) -> float | None:
@@ -195,7 +198,7 @@ def map_medication(
     if status in _DROPPED:
         return None
     concepts, fallback_name = _medication_concepts(resource, resolve)
-    codes = tuple(code for concept in concepts for code in codes_of(concept))
+    codes = codes_of(concepts[0]) if len(concepts) == 1 else tuple(c for concept in concepts for c in codes_of(concept))
     text = words_of(concepts)
     dose_quantity, route_concept, timing = _dosage(resource)
     route = read_route(route_concept)

@@ -8,8 +8,8 @@ unit raises ``MappingError`` so the record builder skips and counts it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from .codings import (
     LOINC,
@@ -79,12 +79,15 @@ class ObservationCodes:
     def with_extra(self, extra: Mapping[str, Measure]) -> ObservationCodes:
         return ObservationCodes({**self.loinc, **extra})
 
-    def measure_of(self, codes: tuple[Code, ...], words: str) -> Measure | None:
+    def measure_of(self, codes: tuple[Code, ...], words: str | Callable[[], str]) -> Measure | None:
+        """The measure a code names: a LOINC row first, else the text patterns over ``words`` (a
+        callable is only called when no LOINC code matched: most results are coded)."""
         for code in codes:
             if code.system == LOINC and code.code in self.loinc:
                 return self.loinc[code.code]
+        text = words if isinstance(words, str) else words()
         for pattern, measure in TEXT_MEASURES:
-            if pattern.search(words):
+            if pattern.search(text):
                 return measure
         return None
 
@@ -92,14 +95,20 @@ class ObservationCodes:
 DEFAULT_CODES = ObservationCodes()
 
 
+#: Measures that must carry a number (a result without one is an error, not "no result").
+_NUMERIC = frozenset({Measure.IGG, Measure.IGA, Measure.IGM, Measure.WEIGHT, Measure.HEIGHT, Measure.BMI,
+                      Measure.CREATININE, Measure.EGFR})
+
+
 def map_observation(resource: Mapping[str, object], codes: ObservationCodes = DEFAULT_CODES) -> Measurement | None:
     """A usable result, None when the Observation is not one the rules read or does not count
     (status, no value), ``MappingError`` when it should count but cannot be used (unit, no date)."""
-    status = as_str(resource.get("status"))
+    if as_str(resource.get("status")) not in USABLE_STATUSES or resource.get("dataAbsentReason") is not None:
+        return None
     code_concept = resource.get("code")
     code_list = codes_of(code_concept)
-    measure = codes.measure_of(code_list, words_of([code_concept]))
-    if measure is None or status not in USABLE_STATUSES or resource.get("dataAbsentReason") is not None:
+    measure = codes.measure_of(code_list, lambda: words_of([code_concept]))
+    if measure is None:
         return None
     when = (
         parse_datetime(resource.get("effectiveDateTime"))
@@ -115,34 +124,38 @@ def map_observation(resource: Mapping[str, object], codes: ObservationCodes = DE
         i for i in (as_str(as_dict(x).get("text")) for x in as_list(resource.get("interpretation"))) if i
     )
     code = next((c for c in code_list if c.system == LOINC), code_list[0] if code_list else None)
-    base = Measurement(measure, when, interpretation=interpretation, code=code, resource_id=as_str(resource.get("id")))
+    resource_id = as_str(resource.get("id"))
     positive = _read_positive(resource, interpretation)
     if "valueQuantity" in resource:
-        return _quantitative(base, resource, positive)
-    if measure in (Measure.IGG, Measure.IGA, Measure.IGM, Measure.WEIGHT, Measure.HEIGHT, Measure.BMI,
-                   Measure.CREATININE, Measure.EGFR):
+        value, unit, low, high = _quantitative(measure, resource)
+        return Measurement(measure, when, value=value, unit=unit, positive=positive, reference_low=low,
+                           reference_high=high, interpretation=interpretation, code=code, resource_id=resource_id)
+    if measure in _NUMERIC:
         if any(k.startswith("value") for k in resource):
             raise MappingError(f"Observation {measure.value} without a numeric value")
         return None
     if positive is None and not any(k.startswith("value") for k in resource):
         return None  # a qualitative test with no value at all: not a result
-    return replace(base, positive=positive)
+    return Measurement(measure, when, positive=positive, interpretation=interpretation, code=code,
+                       resource_id=resource_id)
 
 
-def _quantitative(base: Measurement, resource: Mapping[str, object], positive: bool | None) -> Measurement:
-    measure = base.measure
+def _quantitative(
+    measure: Measure, resource: Mapping[str, object]
+) -> tuple[float, str | None, float | None, float | None]:
+    """(value, unit, reference low, reference high) of ``valueQuantity``, in the canonical unit."""
     quantity = read_quantity(resource.get("valueQuantity"))
     if quantity is None:
         raise MappingError(f"Observation {measure.value} valueQuantity without a number")
     unit = canonical_unit(measure)
     if unit is None:
         # Qualitative or any-result measures (CD19, pneumococcal, HBV DNA): keep the number as given.
-        return replace(base, value=quantity.value, unit=quantity.ucum, positive=positive)
+        return quantity.value, quantity.ucum, None, None
     value = convert(measure, quantity.value, quantity.ucum)
     if value is None:
         raise MappingError(f"Observation {measure.value} in an unsupported unit")
     low, high = _reference_range(measure, resource.get("referenceRange"), quantity.ucum)
-    return replace(base, value=value, unit=unit, positive=positive, reference_low=low, reference_high=high)
+    return value, unit, low, high
 
 
 def _reference_range(measure: Measure, ranges: object, value_unit: str | None) -> tuple[float | None, float | None]:

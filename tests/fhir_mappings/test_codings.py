@@ -63,3 +63,42 @@ def test_numbers_are_json_numbers_only() -> None:
     assert as_number(True) is None
     assert as_number("5") is None
     assert as_number(float("nan")) is None
+
+
+def _reference_parse(text: str) -> datetime | None:
+    """The field-by-field reading ``parse_datetime`` used before its ``fromisoformat`` fast path: the
+    oracle the fast path must agree with for every FHIR dateTime/instant string."""
+    import re
+
+    match = re.match(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$", text)
+    if match is None:
+        return None
+    year, month, dom, hour, minute, second, fraction, zone = match.groups()
+    try:
+        micro = int((fraction or ".0")[1:7].ljust(6, "0"))
+        moment = datetime(int(year), int(month), int(dom), int(hour), int(minute), int(second or 0), micro)
+        if zone is None or zone == "Z":
+            return moment.replace(tzinfo=UTC)
+        return datetime.fromisoformat(moment.isoformat() + zone)
+    except ValueError:
+        return None
+
+
+def test_the_fast_datetime_path_agrees_with_the_field_by_field_reading() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    two = st.integers(0, 99).map(lambda n: f"{n:02d}")
+    zone = st.sampled_from(["", "Z", "+00:00", "-00:00", "+02:00", "-05:30", "+14:00", "+23:59", "-24:00", "+2:00"])
+    fraction = st.sampled_from(["", ".1", ".123", ".123456", ".1234567891", "."])
+    seconds = st.one_of(st.just(""), two.map(lambda s: ":" + s))
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.integers(1, 9999), two, two, two, two, seconds, fraction, zone)
+    def agree(year: int, month: str, day: str, hour: str, minute: str, second: str, frac: str, tz: str) -> None:
+        text = f"{year:04d}-{month}-{day}T{hour}:{minute}{second}{frac if second else ''}{tz}"
+        assert parse_datetime(text) == _reference_parse(text)
+        parsed = parse_datetime(text)
+        assert parsed is None or parsed.tzinfo is not None
+
+    agree()
