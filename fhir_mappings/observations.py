@@ -118,12 +118,10 @@ def map_observation(resource: Mapping[str, object], codes: ObservationCodes = DE
     )
     if when is None:
         raise MappingError(f"Observation {measure.value} without an effective date")
-    interpretation = tuple(
-        c.code for c in codes_of_all(resource.get("interpretation"))
-    ) or tuple(
-        i for i in (as_str(as_dict(x).get("text")) for x in as_list(resource.get("interpretation"))) if i
-    )
-    code = next((c for c in code_list if c.system == LOINC), code_list[0] if code_list else None)
+    interpretation = _interpretation(resource.get("interpretation"))
+    code = code_list[0] if code_list else None
+    if code is not None and code.system != LOINC:
+        code = next((c for c in code_list if c.system == LOINC), code)
     resource_id = as_str(resource.get("id"))
     positive = _read_positive(resource, interpretation)
     if "valueQuantity" in resource:
@@ -138,6 +136,15 @@ def map_observation(resource: Mapping[str, object], codes: ObservationCodes = DE
         return None  # a qualitative test with no value at all: not a result
     return Measurement(measure, when, positive=positive, interpretation=interpretation, code=code,
                        resource_id=resource_id)
+
+
+def _interpretation(concepts: object) -> tuple[str, ...]:
+    """Interpretation codes as given, else the concepts' texts (e.g. "H", "POS")."""
+    if not concepts:
+        return ()
+    return tuple(c.code for c in codes_of_all(concepts)) or tuple(
+        i for i in (as_str(as_dict(x).get("text")) for x in as_list(concepts)) if i
+    )
 
 
 def _quantitative(
@@ -160,6 +167,8 @@ def _quantitative(
 
 def _reference_range(measure: Measure, ranges: object, value_unit: str | None) -> tuple[float | None, float | None]:
     """The first reference range, converted to the canonical unit (a bound in an unknown unit is dropped)."""
+    if not ranges:
+        return None, None
     first = as_dict(as_list(ranges)[0]) if as_list(ranges) else {}
     bounds: list[float | None] = []
     for key in ("low", "high"):

@@ -101,7 +101,8 @@ def read_quantity(value: object) -> Quantity | None:
         text = as_str(quantity.get("unit")) or (code if system is None else None)
         if text is not None:
             ucum = _TEXT_UNITS.get(text)
-    return Quantity(number, ucum, as_str(quantity.get("comparator")))
+    comparator = quantity.get("comparator")
+    return Quantity(number, ucum, None if comparator is None else as_str(comparator))
 
 
 def convert(measure: Measure, value: float, ucum: str | None) -> float | None:
