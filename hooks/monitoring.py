@@ -7,7 +7,7 @@ card. Rules stay quiet when a data category they need was unavailable (``record.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from cds_service import Indicator, SelectionBehavior, Suggestion
@@ -16,6 +16,8 @@ from fhir_mappings.model import ClinicalRecord, Measure, Measurement, MedClass, 
 from . import text
 from .catalog import AAAAI_CONSENSUS, SEED_POLICY
 from .derive import igrt
+from .derive.cache import per_call
+from .derive.conditions import active_concepts, recorded_concepts
 from .derive.indications import HIGM, SIGMD, is_ig_order, order_indication, sigmd_criteria
 from .findings import Finding
 from .knowledge import monitoring as mk
@@ -41,7 +43,7 @@ def stem_cell_transplant_on_record(record: ClinicalRecord) -> bool:
 
     Any clinical status counts (a transplant is history); refuted or entered-in-error does not.
     """
-    if any("stem-cell-transplant" in c.concepts and not c.refuted_or_error for c in record.conditions):
+    if "stem-cell-transplant" in recorded_concepts(record):
         return True
     return any(
         "stem-cell-transplant" in p.concepts and not p.draft and p.status not in _NOT_A_PROCEDURE
@@ -56,11 +58,12 @@ def trough_target(facts: Facts, order: MedicationFact | None = None) -> tuple[fl
     specific active replacement condition.
     """
     targets = facts.policy.trough_target_mg_dl
+    concepts: frozenset[str]
     if order is not None:
         indication = order_indication(facts, order)
-        concepts = {indication.concept} if indication is not None else set()
+        concepts = frozenset((indication.concept,)) if indication is not None else frozenset()
     else:
-        concepts = {c for cond in facts.record.active_conditions() for c in cond.concepts}
+        concepts = active_concepts(facts.record)
     if HIGM in concepts:
         return targets.higm, "hyper-IgM syndrome"
     if SIGMD in concepts:
@@ -76,7 +79,7 @@ def _recent_trough(facts: Facts) -> Measurement | None:
     return None
 
 
-def _last_iggs(record: ClinicalRecord, troughs: list[Measurement], count: int = 3) -> str:
+def _last_iggs(record: ClinicalRecord, troughs: Sequence[Measurement], count: int = 3) -> str:
     trough_ids = {id(m) for m in troughs}
     rows = []
     for m in [m for m in record.measured(Measure.IGG) if m.value is not None][:count]:
@@ -166,8 +169,12 @@ def _trough_below(facts: Facts, rule: str, order: MedicationFact | None) -> Find
     )
 
 
-def _replacement_orders(facts: Facts) -> list[MedicationFact]:
-    """Ig orders whose indication is a replacement one (the order's reason wins over conditions)."""
+@per_call
+def _replacement_orders(facts: Facts) -> tuple[MedicationFact, ...]:
+    """Ig orders whose indication is a replacement one (the order's reason wins over conditions).
+
+    Both trough rules ask: computed once per call.
+    """
     found = []
     for order in facts.record.orders_to_judge():
         if is_ig_order(order):
@@ -175,7 +182,7 @@ def _replacement_orders(facts: Facts) -> list[MedicationFact]:
             indication = order_indication(facts, order)
             if indication is not None and indication.replacement:
                 found.append(order)
-    return found
+    return tuple(found)
 
 
 def order_trough_due(facts: Facts) -> Iterator[Finding]:
@@ -223,7 +230,7 @@ def _higm_watched(facts: Facts) -> bool:
     """HIGM active, no stem cell transplant on record, medication list available."""
     record = facts.record
     return (
-        record.has_active("hyper-igm")
+        "hyper-igm" in active_concepts(record)
         and record.has("medications")
         and not stem_cell_transplant_on_record(record)
     )
@@ -363,7 +370,7 @@ def pv_higm_no_pjp_prophylaxis(facts: Facts) -> Iterator[Finding]:
 def pv_higm_hsct(facts: Facts) -> Iterator[Finding]:
     """RULES.md ``pv-higm-hsct``: X-linked HIGM, no stem cell transplant on record."""
     record = facts.record
-    if not record.has_active("higm-x-linked") or stem_cell_transplant_on_record(record):
+    if "higm-x-linked" not in active_concepts(record) or stem_cell_transplant_on_record(record):
         return
     patient = record.patient
     age = patient.age_at(facts.now) if patient is not None else None
@@ -387,7 +394,7 @@ def pv_higm_hsct(facts: Facts) -> Iterator[Finding]:
 
 
 def _sigmd(record: ClinicalRecord) -> bool:
-    return record.has_active("selective-igm-deficiency")
+    return "selective-igm-deficiency" in active_concepts(record)
 
 
 def pneumococcal_assessed(record: ClinicalRecord) -> bool:
@@ -460,7 +467,7 @@ def pv_igm_deficiency_workup(facts: Facts) -> Iterator[Finding]:
 def pv_igm_deficiency_igrt_review(facts: Facts) -> Iterator[Finding]:
     """RULES.md ``pv-igm-deficiency-igrt-review``: SIgMD on IgRT without the criteria."""
     record = facts.record
-    if not _sigmd(record) or record.has_active("hyper-igm") or not record.has("observations"):
+    if not _sigmd(record) or "hyper-igm" in active_concepts(record) or not record.has("observations"):
         return
     if not igrt.on_igrt(facts):
         return

@@ -15,6 +15,7 @@ from fhir_mappings.model import AllergyFact, Measure, Measurement, MedClass, Med
 
 from . import text
 from .catalog import Citation
+from .derive.conditions import active_concepts, recorded_concepts
 from .derive.indications import SEVERE_DEFICIENCY, ig_orders, order_route
 from .derive.weights import age
 from .findings import Finding
@@ -116,9 +117,7 @@ def _anti_iga_documented(facts: Facts) -> bool:
     for m in facts.record.measured(Measure.ANTI_IGA):
         if m.positive or any(i in ("POS", "DET", "A", "H") for i in m.interpretation):
             return True
-    return any(
-        "anti-iga-antibodies" in c.concepts and not c.refuted_or_error for c in facts.record.conditions
-    )
+    return "anti-iga-antibodies" in recorded_concepts(facts.record)
 
 
 def _ig_or_blood_hypersensitivity(facts: Facts) -> AllergyFact | None:
@@ -184,12 +183,13 @@ def order_iga_deficiency(facts: Facts) -> Iterator[Finding]:
         return
     reason = None
     policy = facts.policy
-    if facts.record.has_active("selective-iga-deficiency"):
+    active = active_concepts(facts.record)
+    if "selective-iga-deficiency" in active:
         reason = "a selective IgA deficiency diagnosis is on record"
     else:
         iga = _newest_iga(facts)
         years = age(facts)
-        severe = any(facts.record.has_active(c) for c in SEVERE_DEFICIENCY)
+        severe = any(c in active for c in SEVERE_DEFICIENCY)
         if (
             iga is not None
             and iga.value is not None
@@ -267,12 +267,9 @@ def thrombosis_risk_factors(facts: Facts) -> list[str]:
     years = age(facts)
     if years is not None and years >= THROMBOSIS_AGE.value:
         found.append(f"age {years} (≥ {int(THROMBOSIS_AGE.value)})")
+    active, recorded = active_concepts(facts.record), recorded_concepts(facts.record)
     for concept, label, history_counts in _THROMBOSIS_CONDITIONS:
-        if history_counts:
-            present = any(concept in c.concepts and not c.refuted_or_error for c in facts.record.conditions)
-        else:
-            present = facts.record.has_active(concept)
-        if present:
+        if concept in (recorded if history_counts else active):
             found.append(label + (" (current or history)" if history_counts else ""))
     estrogen = _active_med(facts, MedClass.ESTROGEN)
     if estrogen is not None:
@@ -313,9 +310,12 @@ def order_thrombosis_risk(facts: Facts) -> Iterator[Finding]:
         )
 
 
+_PARENTHESISED = re.compile(r"\s*\([^)]*\)")
+
+
 def _listing(prefix: str, factors: list[str]) -> str:
     """``prefix`` + the factors without their parenthesised details, as many as fit in a summary."""
-    short = [re.sub(r"\s*\([^)]*\)", "", f) for f in factors]
+    short = [_PARENTHESISED.sub("", f) for f in factors]
     for shown in range(len(short), 0, -1):
         rest = len(short) - shown
         text_ = prefix + ", ".join(short[:shown]) + (f" and {rest} more" if rest else "")
@@ -354,16 +354,17 @@ def renal_risk_factors(facts: Facts) -> list[str]:
             f"creatinine {text.num(creatinine.value or 0, 2)} mg/dL above the reference range "
             f"({text.day(creatinine.when)})"
         )
-    if facts.record.has_active("diabetes"):
+    active = active_concepts(facts.record)
+    if "diabetes" in active:
         found.append("diabetes")
     years = age(facts)
     if years is not None and years > RENAL_AGE.value:
         found.append(f"age {years} (> {int(RENAL_AGE.value)})")
-    if facts.record.has_active("volume-depletion"):
+    if "volume-depletion" in active:
         found.append("volume depletion")
-    if facts.record.has_active("sepsis"):
+    if "sepsis" in active:
         found.append("active sepsis")
-    if facts.record.has_active("paraproteinemia"):
+    if "paraproteinemia" in active:
         found.append("paraproteinemia")
     nephrotoxic = _active_med(facts, MedClass.NEPHROTOXIC)
     if nephrotoxic is not None:

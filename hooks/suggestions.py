@@ -90,7 +90,7 @@ def update_dose(
     The dose is written in g (UCUM ``g``) whatever unit the order used, so the accepted order
     states the absolute amount the pharmacy prepares.
     """
-    resource = copy.deepcopy(dict(order))
+    resource = _copy_json(dict(order))
     dosages = resource.get("dosageInstruction")
     if not isinstance(dosages, list) or not dosages or not isinstance(dosages[0], dict):
         dosages = [{}]
@@ -105,6 +105,25 @@ def update_dose(
         actions=(Action(ActionType.UPDATE, description, resource),),
         is_recommended=recommended,
     )
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _copy_json(value: Any) -> Any:
+    """A deep copy of a FHIR JSON tree, several times cheaper than ``copy.deepcopy``.
+
+    Dicts and lists are rebuilt, JSON scalars are immutable and shared; anything else (never
+    produced by a JSON parser) still goes through ``copy.deepcopy``.
+    """
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy_json(v) for k, v in value.items()}
+    if kind is list:
+        return [_copy_json(v) for v in value]
+    if kind in _JSON_SCALARS:
+        return value
+    return copy.deepcopy(value)
 
 
 def _number(value: float) -> float | int:

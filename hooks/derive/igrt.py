@@ -15,15 +15,22 @@ Definitions (RULES.md Terms and Resolved details):
 - **Course**: recorded doses less than or equal to 7 days apart (chained) are one course.
 
 All windows are whole days and inclusive at both ends (RULES.md "Dates").
+
+The doses, the trough IgGs, the pre-treatment IgG and "on IgRT" are asked by several rules of one
+call, so they are computed once per call (``cache.per_call``) and returned as tuples nobody mutates.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from fhir_mappings.model import ClinicalRecord, Measure, Measurement, MedicationFact, Route
+
+from .cache import per_call
+from .conditions import active_concepts
 
 if TYPE_CHECKING:  # hooks.facts imports the services package; avoid the cycle at import time
     from ..facts import Facts
@@ -117,17 +124,23 @@ class IgCourse:
 
 def weight_on_or_before(record: ClinicalRecord, when: datetime) -> Measurement | None:
     """The newest body weight measured on or before ``when``'s day (no freshness limit)."""
-    for m in record.measured(Measure.WEIGHT):
-        if m.value is not None and m.when.date() <= when.date():
+    return _weight_on_or_before(record.measured(Measure.WEIGHT), when)
+
+
+def _weight_on_or_before(weights: Sequence[Measurement], when: datetime) -> Measurement | None:
+    """``weight_on_or_before`` over weights already sorted newest first (sorted once per record)."""
+    day = when.date()
+    for m in weights:
+        if m.value is not None and m.when.date() <= day:
             return m
     return None
 
 
 def _is_recorded_dose(med: MedicationFact) -> bool:
     return (
-        med.is_ig
+        med.resource_type in DOSE_RESOURCE_TYPES  # first: it turns away the orders cheapest
+        and med.is_ig
         and not med.draft
-        and med.resource_type in DOSE_RESOURCE_TYPES
         and med.when is not None
         and (med.status or "") not in _NOT_GIVEN
     )
@@ -138,14 +151,16 @@ def _only_immunomodulatory(med: MedicationFact) -> bool:
     return _IMMUNOMODULATORY in reasons and not any(c in reasons for c in _REPLACEMENT_CONCEPTS)
 
 
-def ig_doses(record: ClinicalRecord) -> list[IgDose]:
+@per_call
+def ig_doses(record: ClinicalRecord) -> tuple[IgDose, ...]:
     """Recorded Ig doses, oldest first (orders never count)."""
     doses: list[IgDose] = []
+    weights = record.measured(Measure.WEIGHT)
     for med in record.medications:
         if not _is_recorded_dose(med):
             continue
         assert med.when is not None
-        weight = weight_on_or_before(record, med.when)
+        weight = _weight_on_or_before(weights, med.when)
         weight_kg = weight.value if weight is not None else None
         grams = med.dose.grams(weight_kg) if med.dose is not None else None
         per_kg = med.dose.mg_per_kg(weight_kg) if med.dose is not None else None
@@ -170,7 +185,7 @@ def ig_doses(record: ClinicalRecord) -> list[IgDose]:
             )
         )
     doses.sort(key=lambda d: d.when)
-    return doses
+    return tuple(doses)
 
 
 def _record(facts_or_record: object) -> ClinicalRecord:
@@ -180,9 +195,11 @@ def _record(facts_or_record: object) -> ClinicalRecord:
 
 
 def has_replacement_indication(record: ClinicalRecord) -> bool:
-    return any(record.has_active(c) for c in _REPLACEMENT_CONCEPTS)
+    active = active_concepts(record)
+    return any(c in active for c in _REPLACEMENT_CONCEPTS)
 
 
+@per_call
 def on_igrt(facts: Facts) -> bool:
     """RULES.md Terms "On IgRT" (replacement IgRT), at ``facts.now``."""
     record = facts.record
@@ -236,25 +253,27 @@ def _dose_before(dose: IgDose, draw: datetime, days: int) -> bool:
     return (draw.date() - last.date()).days <= days
 
 
-def trough_iggs(facts: Facts) -> list[Measurement]:
+@per_call
+def trough_iggs(facts: Facts) -> tuple[Measurement, ...]:
     """IgG results drawn with a recorded Ig dose in the 56 days before the draw, newest first."""
     record = _record(facts)
-    doses = ig_doses(record)
-    return [
+    newest_first = ig_doses(record)[::-1]  # the dose just before a draw is usually a recent one
+    return tuple(
         m
         for m in record.measured(Measure.IGG)
-        if m.value is not None and any(_dose_before(d, m.when, IGRT_WINDOW_DAYS) for d in doses)
-    ]
+        if m.value is not None and any(_dose_before(d, m.when, IGRT_WINDOW_DAYS) for d in newest_first)
+    )
 
 
+@per_call
 def pretreatment_igg(facts: Facts) -> Measurement | None:
     """The newest IgG drawn with no recorded Ig dose in the preceding 90 days."""
     record = _record(facts)
-    doses = ig_doses(record)
+    newest_first = ig_doses(record)[::-1]  # a dose in the washout is usually a recent one
     for m in record.measured(Measure.IGG):
         if m.value is None:
             continue
-        if not any(_dose_before(d, m.when, PRETREATMENT_WASHOUT_DAYS) for d in doses):
+        if not any(_dose_before(d, m.when, PRETREATMENT_WASHOUT_DAYS) for d in newest_first):
             return m
     return None
 

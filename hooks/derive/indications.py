@@ -23,12 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 from fhir_mappings.model import ConditionFact, Measure, Measurement, MedicationFact, Route
 
 from .. import text
 from ..knowledge.thresholds import INFECTION_EPISODE_MERGE_DAYS
+from .cache import per_call
+from .conditions import active_concepts, recorded_concepts
 from .igrt import pretreatment_igg
 
 if TYPE_CHECKING:  # hooks.facts imports the services package; avoid the cycle at import time
@@ -113,7 +115,7 @@ class Indication:
 # --- Ig orders --------------------------------------------------------------------------------
 
 
-def is_ig_order(order: object) -> bool:
+def is_ig_order(order: object) -> TypeGuard[MedicationFact]:
     """A draft normal human Ig MedicationRequest, not intramuscular (RULES.md Terms "Ig order")."""
     return (
         isinstance(order, MedicationFact)
@@ -123,9 +125,13 @@ def is_ig_order(order: object) -> bool:
     )
 
 
-def ig_orders(facts: Facts) -> list[MedicationFact]:
-    """The Ig orders this hook judges (selected ones for order-select, all drafts for order-sign)."""
-    return [o for o in facts.record.orders_to_judge() if is_ig_order(o)]  # type: ignore[misc]
+@per_call
+def ig_orders(facts: Facts) -> tuple[MedicationFact, ...]:
+    """The Ig orders this hook judges (selected ones for order-select, all drafts for order-sign).
+
+    Every order rule starts here, so it is computed once per call.
+    """
+    return tuple(o for o in facts.record.orders_to_judge() if is_ig_order(o))
 
 
 def order_route(order: MedicationFact) -> Route:
@@ -143,15 +149,16 @@ def _most_specific(concepts: frozenset[str] | set[str], kinds: tuple[Kind, ...])
     return None
 
 
+@per_call
 def order_indication(facts: Facts, order: MedicationFact) -> Indication | None:
-    """The indication of ``order`` (RULES.md Terms "Indication of an order"), None when none."""
+    """The indication of ``order`` (RULES.md Terms "Indication of an order"), None when none.
+
+    Asked by most order rules about the same order: computed once per call and order.
+    """
     own = _most_specific(order.reason_concepts, tuple(Kind))
     if own is not None:
         return Indication(own[0], own[1], from_order=True)
-    active: set[str] = set()
-    for condition in facts.record.active_conditions():
-        active.update(condition.concepts)
-    found = _most_specific(active, (Kind.REPLACEMENT, Kind.IMMUNOMODULATORY))
+    found = _most_specific(active_concepts(facts.record), (Kind.REPLACEMENT, Kind.IMMUNOMODULATORY))
     return Indication(found[0], found[1], from_order=False) if found else None
 
 
@@ -213,12 +220,10 @@ class SigmdCriteria:
 
 
 def _pneumococcal_impaired(facts: Facts) -> bool:
-    return any(
-        "specific-antibody-deficiency" in c.concepts and not c.refuted_or_error
-        for c in facts.record.conditions
-    )
+    return "specific-antibody-deficiency" in recorded_concepts(facts.record)
 
 
+@per_call
 def sigmd_criteria(facts: Facts) -> SigmdCriteria:
     """Evaluate the SIgMD IgRT criteria at ``facts.now`` (thresholds from ``facts.policy``)."""
     policy = facts.policy

@@ -23,6 +23,8 @@ from fhir_mappings.model import Measure, Measurement, Sex
 
 from .. import text
 from ..knowledge.thresholds import ADULT_AGE
+from .cache import per_call
+from .conditions import active_concepts
 
 if TYPE_CHECKING:
     from ..facts import Facts
@@ -57,6 +59,7 @@ def newest_weight(facts: Facts) -> Measurement | None:
     return None
 
 
+@per_call
 def actual_weight(facts: Facts) -> Measurement | None:
     """The newest body weight within the freshness window (inclusive), else None."""
     newest = newest_weight(facts)
@@ -65,6 +68,7 @@ def actual_weight(facts: Facts) -> Measurement | None:
     return newest
 
 
+@per_call
 def height(facts: Facts) -> Measurement | None:
     for m in facts.record.measured(Measure.HEIGHT):
         if m.value is not None and m.value > 0:
@@ -111,6 +115,7 @@ class AdjustedWeight:
     adjusted_kg: float | None
 
 
+@per_call
 def adjusted_weight(facts: Facts) -> AdjustedWeight:
     policy = facts.policy
     actual = actual_weight(facts)
@@ -130,7 +135,7 @@ def adjusted_weight(facts: Facts) -> AdjustedWeight:
         and years is not None
         and years >= policy.adjusted_weight_min_age
         and (tall.value or 0) >= policy.adjusted_weight_min_height_cm
-        and not facts.record.has_active("pregnancy")
+        and "pregnancy" not in active_concepts(facts.record)
         and found_bmi is not None
         and found_bmi[0] >= policy.adjusted_weight_min_bmi
         and actual.value > adjusted
@@ -165,6 +170,7 @@ class DosingWeight:
         return f"{text.kg(self.kg)} actual body weight (measured {when})"
 
 
+@per_call
 def dosing_weight(facts: Facts) -> DosingWeight | None:
     """The weight dose rules use; None without an actual weight in the freshness window."""
     actual = actual_weight(facts)

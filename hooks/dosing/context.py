@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from fhir_mappings.model import MedicationFact, Route
 
 from .. import text
+from ..derive.cache import per_call
 from ..derive.igrt import doses_within, ig_doses
 from ..derive.indications import Indication, Kind, order_indication, order_route
 from ..derive.weights import DosingWeight, dosing_weight
@@ -111,7 +112,9 @@ def is_switching(facts: Facts, order: MedicationFact, indication: Indication | N
     return bool(_recent_iv_doses(facts) or active_iv_ig(facts))
 
 
+@per_call
 def dose_context(facts: Facts, order: MedicationFact) -> DoseContext:
+    """What the dosing rules read about ``order``; several rules judge the same order, so once per call."""
     route = order_route(order)
     indication = order_indication(facts, order)
     weight = dosing_weight(facts)

@@ -15,9 +15,8 @@ from fhir_mappings.model import Route
 from .. import text
 from ..derive.indications import ig_orders, order_indication, order_route
 from ..findings import Finding
-from ..knowledge.regimens import regimen_for
 from .card_text import citation_text, indication_line, interval_text
-from .context import dose_context, hyqvia_ramp_up
+from .context import dose_context
 
 if TYPE_CHECKING:
     from ..facts import Facts
@@ -29,10 +28,15 @@ def order_interval_out_of_range(facts: Facts) -> Iterator[Finding]:
         if indication is None or not indication.replacement or order.timing is None:
             continue
         interval = order.timing.interval_days
-        if interval is None or hyqvia_ramp_up(facts, order):
+        if interval is None:
+            continue
+        # The dose context (once per call and order) holds the ramp-up and, for a replacement
+        # indication, the same regimen row: regimen_for(concept, replacement=True, sc_weekly).
+        ctx = dose_context(facts, order)
+        if ctx.ramp_up:
             continue
         sc_weekly = order_route(order) is Route.SC and order.product != "hyqvia"
-        regimen = regimen_for(indication.concept, replacement=True, sc_weekly=sc_weekly, policy=facts.policy)
+        regimen = ctx.regimen
         if regimen is None or regimen.interval is None or regimen.interval.contains(interval):
             continue
         drug = "HyQvia" if order.product == "hyqvia" else ("SCIG" if sc_weekly else "IVIG")
@@ -48,7 +52,7 @@ def order_interval_out_of_range(facts: Facts) -> Iterator[Finding]:
                 f"**Expected** for {'SC' if sc_weekly else 'IV'} replacement"
                 f"{' (HyQvia is checked like IV replacement)' if drug == 'HyQvia' else ''}: "
                 f'{regimen.interval_text}; "monthly" counts as 30 days.',
-                indication_line(dose_context(facts, order)),
+                indication_line(ctx),
                 "",
                 f"Source: {citation_text(regimen.usual_source)}; RULES.md Resolved details (replacement "
                 "interval).",

@@ -80,7 +80,8 @@ def order_weight_missing(facts: Facts) -> Iterator[Finding]:
 
 def order_dosing_weight(facts: Facts) -> Iterator[Finding]:
     policy = facts.policy
-    if policy.dosing_weight == "actual":
+    orders = ig_orders(facts)
+    if policy.dosing_weight == "actual" or not orders:
         return
     assessment = adjusted_weight(facts)
     if not assessment.applies:
@@ -88,7 +89,7 @@ def order_dosing_weight(facts: Facts) -> Iterator[Finding]:
     actual, adjusted, ibw = assessment.actual, assessment.adjusted_kg, assessment.ibw_kg
     assert actual is not None and actual.value is not None and adjusted is not None and ibw is not None
     recommended = policy.dosing_weight == "adjusted"
-    for order in ig_orders(facts):
+    for order in orders:
         ctx = dose_context(facts, order)
         per_kg = order.dose.mg_per_kg(actual.value) if order.dose else None
         ordered_g = order.dose.grams(actual.value) if order.dose else None

@@ -3,6 +3,9 @@
 A rule that raises is a bug, but one rule's bug must not hide every other card: the exception is
 logged with the rule id (no patient data) and that rule is reported in the response extension as
 not evaluated, while the other rules still answer.
+
+The rules of one call share one memo (``derive.cache.call_scope``): what several rules derive from
+the same facts (the Ig doses, an order's indication and dose context, ...) is computed once per call.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from cds_service import Card, CardModelError, HookRequest, ServiceResponse
 
+from ..derive.cache import call_scope
 from ..facts import Facts, facts_from_request
 from ..findings import Finding, render_card
 
@@ -25,13 +29,14 @@ EXTENSION_KEY = "org.igcds.processing"
 def run_rules(facts: Facts, rules: Sequence[Rule]) -> tuple[list[Finding], list[str]]:
     findings: list[Finding] = []
     failed: list[str] = []
-    for rule in rules:
-        try:
-            findings.extend(rule(facts))
-        except Exception:
-            name = getattr(rule, "__name__", repr(rule))
-            log.exception("rule failed", extra={"event": "rule_failed", "rule": name})
-            failed.append(name)
+    with call_scope():
+        for rule in rules:
+            try:
+                findings.extend(rule(facts))
+            except Exception:
+                name = getattr(rule, "__name__", repr(rule))
+                log.exception("rule failed", extra={"event": "rule_failed", "rule": name})
+                failed.append(name)
     return _one_per_rule_and_order(findings), failed
 
 

@@ -20,7 +20,7 @@ from tests.hooks.pv_builders import (
 
 def test_an_order_alone_is_not_a_dose() -> None:
     rec = record(medications=[ig_request(10)])
-    assert igrt.ig_doses(rec) == []
+    assert igrt.ig_doses(rec) == ()
 
 
 def test_dose_mg_per_kg_uses_newest_weight_on_or_before_the_dose() -> None:
@@ -34,7 +34,7 @@ def test_dose_mg_per_kg_uses_newest_weight_on_or_before_the_dose() -> None:
 
 def test_not_done_administration_is_ignored() -> None:
     rec = record(medications=[ig_given(10, status="not-done")])
-    assert igrt.ig_doses(rec) == []
+    assert igrt.ig_doses(rec) == ()
 
 
 def test_on_igrt_needs_a_replacement_indication() -> None:
@@ -63,7 +63,7 @@ def test_trough_is_an_igg_with_a_dose_in_the_56_days_before() -> None:
     troughs = igrt.trough_iggs(facts(rec))
     assert [m.value for m in troughs] == [600, 700]  # 56 days after a dose (inclusive); 400-day one has none
     rec57 = record(measurements=[igg(600, 10)], medications=[ig_given(67)])
-    assert igrt.trough_iggs(facts(rec57)) == []
+    assert igrt.trough_iggs(facts(rec57)) == ()
 
 
 def test_statement_period_covering_the_draw_makes_a_trough() -> None:

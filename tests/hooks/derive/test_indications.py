@@ -62,7 +62,7 @@ def test_anti_d_hyperimmune_and_im_are_never_ig_orders():
     )
     im = ig_order(2, product=None, route=Route.IM, name="immune globulin IM", id="im-1")
     normal = ig_order(30, id="ivig-2")
-    assert ig_orders(facts(winrho, im, normal)) == [normal]
+    assert ig_orders(facts(winrho, im, normal)) == (normal,)
 
 
 def test_infections_within_14_days_are_one_episode():
