@@ -115,6 +115,22 @@ class StorageConfig:
     audit: bool = True
     #: Salt for the patient-id hash; when empty a random salt is generated in ``data_dir``.
     patient_hash_salt: str = ""
+    #: Issued cards are queued in memory and written in batches by a background thread at most this
+    #: often, in milliseconds (``cds_service.audit_buffer``). ``0``: written synchronously, in the
+    #: call. A hard kill (SIGKILL) can lose at most the last interval's cards; a graceful stop
+    #: (SIGTERM) writes them first.
+    audit_flush_ms: int = 200
+    #: Largest number of calls waiting to be written; when the queue is full, new calls' cards are
+    #: dropped (counted and logged) rather than slowing the answers down.
+    audit_queue_max: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.audit_flush_ms < 0:
+            raise ConfigError(
+                f"storage.audit_flush_ms: expected 0 or more milliseconds, got {self.audit_flush_ms}"
+            )
+        if self.audit_queue_max < 1:
+            raise ConfigError(f"storage.audit_queue_max: expected 1 or more, got {self.audit_queue_max}")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ The WSGI app is built in each worker after the fork (no preload), so per-process
 database engines, HTTP pools, the replay store connection — are never shared across processes.
 Prometheus multiprocess mode: the caller sets ``PROMETHEUS_MULTIPROC_DIR`` before calling
 :func:`run_gunicorn` (``cds_service.metrics.prepare_multiprocess_dir``); the ``child_exit`` hook
-tells prometheus-client that a worker is gone.
+tells prometheus-client that a worker is gone. The ``worker_exit`` hook writes the card audit still
+queued in the exiting worker (:func:`cds_service.audit_buffer.close_all`) before it goes: a worker
+stopped with SIGTERM (or SIGINT/SIGQUIT) loses no audit row.
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from .audit_buffer import close_all as close_audit_buffers
 from .metrics import mark_process_dead
+
+#: Time a stopping worker gives its audit queue to reach the database, in seconds (well within
+#: ``graceful_timeout``, after which the master kills the worker).
+AUDIT_EXIT_TIMEOUT_S = 5.0
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -34,6 +41,11 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 def _child_exit(server: Any, worker: Any) -> None:
     mark_process_dead(worker.pid)
+
+
+def _worker_exit(server: Any, worker: Any) -> None:
+    """In the exiting worker: write its queued card audit (``atexit`` is only the fallback)."""
+    close_audit_buffers(AUDIT_EXIT_TIMEOUT_S)
 
 
 def run_gunicorn(factory: Callable[[], Any], *, host: str, port: int, workers: int, threads: int,
@@ -58,6 +70,7 @@ def run_gunicorn(factory: Callable[[], Any], *, host: str, port: int, workers: i
         "preload_app": False,
         "proc_name": "igcds",
         "child_exit": _child_exit,
+        "worker_exit": _worker_exit,
         **(extra or {}),
     }
     _Gunicorn(factory, options).run()

@@ -1,7 +1,9 @@
 """Durable storage of issued cards (audit) and feedback, on SQLite or PostgreSQL.
 
 One :class:`Store` implements both seams of :mod:`cds_service.extensions`: ``AuditSink.record_call``
-and ``FeedbackStore.save_feedback``. It uses SQLAlchemy Core only; the URL picks the backend:
+and ``FeedbackStore.save_feedback``; ``record_calls`` writes a batch of calls in one transaction (what
+:class:`cds_service.audit_buffer.BufferedAudit` uses to keep audit writes off the request path). It
+uses SQLAlchemy Core only; the URL picks the backend:
 
 - ``sqlite:///data/igcds.db`` (default): a file (relative paths are resolved against the working
   directory; the parent directory is created). WAL journal, ``busy_timeout``, and every write
@@ -374,23 +376,37 @@ class Store:
     # -- AuditSink --
 
     def record_call(self, record: CallRecord) -> None:
+        """Record one call's cards now, in its own transaction (see :meth:`record_calls`)."""
+        self.record_calls((record,))
+
+    def record_calls(self, records: Sequence[CallRecord]) -> None:
+        """Record the cards of several calls in one transaction (one multi-row insert).
+
+        Idempotent by card uuid (``ON CONFLICT DO NOTHING``): a batch written twice, or a card
+        recorded by two calls, is one row. Rows are inserted in card-uuid order, so concurrent
+        batches take the primary-key locks in the same order (no PostgreSQL deadlock).
+        :class:`cds_service.audit_buffer.BufferedAudit` calls this from its background thread.
+        """
         if self._hash_patient is None:
             raise ConfigError("this store was opened without a patient hash salt; it cannot record cards")
-        patient_hash = self._hash_patient(record.patient_id)
-        rows = [
-            {
-                "card_uuid": issued.card.uuid,
-                "service_id": record.service_id,
-                "hook": record.hook,
-                "hook_instance": record.hook_instance,
-                "rule_id": issued.card.topic_code or "none",
-                "indicator": str(issued.card.indicator),
-                "shown": issued.shown,
-                "patient_hash": patient_hash,
-                "issued_at": record.at,
-            }
-            for issued in record.cards
-        ]
+        hash_patient = self._hash_patient
+        rows: list[dict[str, Any]] = []
+        for record in records:
+            patient_hash = hash_patient(record.patient_id)
+            rows.extend(
+                {
+                    "card_uuid": issued.card.uuid,
+                    "service_id": record.service_id,
+                    "hook": record.hook,
+                    "hook_instance": record.hook_instance,
+                    "rule_id": issued.card.topic_code or "none",
+                    "indicator": str(issued.card.indicator),
+                    "shown": issued.shown,
+                    "patient_hash": patient_hash,
+                    "issued_at": record.at,
+                }
+                for issued in record.cards
+            )
         if not rows:
             return
         rows.sort(key=lambda row: row["card_uuid"])  # same lock order in every transaction

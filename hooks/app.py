@@ -13,9 +13,10 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from cds_service import Config, HookRequest, ServiceDefinition, ServiceResponse, create_app, load_config
+from cds_service.audit_buffer import BufferedAudit
 from cds_service.cli import AppSpec
 from cds_service.cli import main as cli_main
-from cds_service.extensions import Metrics
+from cds_service.extensions import AuditSink, Metrics
 from cds_service.feedback import FeedbackHandler
 from cds_service.logs import configure_logging
 from cds_service.metrics import PrometheusMetrics
@@ -65,18 +66,25 @@ def build_app(config: Config) -> Any:
     metrics = PrometheusMetrics("igcds", services=sorted({s.id for s in SERVICES}))
     registry = Registry(_counting_skipped(s, metrics) for s in SERVICES)
     store = Store.from_config(config)
+    audit: AuditSink | None = None
+    readiness_checks = {"storage": store.readiness}
+    if config.storage.audit and config.storage.audit_flush_ms > 0:  # batched, off the request path
+        audit = buffered = BufferedAudit.from_config(store, config)
+        readiness_checks["audit"] = buffered.readiness
+    elif config.storage.audit:  # audit_flush_ms = 0: written in the call
+        audit = store
     return create_app(
         config,
         registry,
         catalog=catalog_json,
-        audit=store if config.storage.audit else None,
+        audit=audit,
         feedback=FeedbackHandler(registry, store, metrics),
         metrics=metrics,
         openapi=openapi_provider(
             registry, title="igcds", version=_version(),
             description="CDS Hooks 2.0 decision support for immunoglobulin (IVIG/SCIG) therapy",
         ),
-        readiness_checks={"storage": store.readiness},
+        readiness_checks=readiness_checks,
     )
 
 

@@ -36,6 +36,7 @@ def test_embedded_defaults_are_safe():
     assert config.server.max_body_bytes == 1_048_576
     assert config.auth.algorithms == ("ES384", "RS384")
     assert config.dev is False and config.clients == ()
+    assert (config.storage.audit_flush_ms, config.storage.audit_queue_max) == (200, 10_000)
     assert config.section("policy") == AppPolicy()
 
 
@@ -65,9 +66,11 @@ rules = ["a", "b"]
 def test_environment_overrides_file(tmp_path):
     path = write(tmp_path, '[fhir]\ndeadline_s = 4.0\n')
     config = load_config(path, app_sections=SECTIONS, environ={
-        "IGCDS_FHIR__DEADLINE_S": "2.5", "IGCDS_STORAGE__URL": "postgresql+psycopg://db/igcds"})
+        "IGCDS_FHIR__DEADLINE_S": "2.5", "IGCDS_STORAGE__URL": "postgresql+psycopg://db/igcds",
+        "IGCDS_STORAGE__AUDIT_FLUSH_MS": "0"})
     assert config.fhir.deadline_s == 2.5
     assert config.storage.url == "postgresql+psycopg://db/igcds"
+    assert config.storage.audit_flush_ms == 0
 
 
 @pytest.mark.parametrize("text, message", [
@@ -78,6 +81,9 @@ def test_environment_overrides_file(tmp_path):
     ("[policy]\ntargets = { higm = \"high\" }\n", "policy.targets.higm: expected a number"),
     ("[server]\nworkers = true\n", "server.workers: expected an integer"),
     ("[logging]\nlevel = \"LOUD\"\n", "logging.level: expected one of"),
+    ("[storage]\naudit_flush_ms = -1\n", "storage.audit_flush_ms: expected 0 or more milliseconds, got -1"),
+    ("[storage]\naudit_flush_ms = 0.5\n", "storage.audit_flush_ms: expected an integer"),
+    ("[storage]\naudit_queue_max = 0\n", "storage.audit_queue_max: expected 1 or more, got 0"),
     ("not toml at all = = =", "not valid TOML"),
 ])
 def test_errors_name_the_key(tmp_path, text, message):

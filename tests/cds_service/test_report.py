@@ -23,6 +23,7 @@ from cds_service.report import format_table, summarise
 from cds_service.report import run_report as report_command
 from cds_service.storage import RuleStatistics, Store
 from hooks.app import load
+from tests.support.audit import wait_for_cards
 from tests.support.igcds_server import igcds_server, write_toml
 
 IGCDS = Path(sys.executable).with_name("igcds")
@@ -128,6 +129,8 @@ def test_report_counts_real_calls_and_feedback(
             server.url("/cds-services/ig-patient-view/feedback"), json={"feedback": [unknown]}, timeout=30
         ).raise_for_status()
 
+        # the cards are recorded in batches after the answers: the report reads them once written
+        wait_for_cards(f"sqlite:///{server.data_dir}/igcds.db", {card["uuid"] for _, card in issued})
         today = datetime.now(UTC).date()
         document = report_json(
             server.config_path, "--since", str(today - timedelta(days=1)), "--until", str(today)

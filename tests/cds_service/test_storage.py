@@ -213,6 +213,21 @@ class TestAudit:
         assert a["patient_hash"] == b["patient_hash"] == expected_hash
         assert "patient-123" not in repr(rows)
 
+    def test_a_batch_of_calls_is_one_transaction(self, db_url: str) -> None:
+        store = Store(db_url, salt=SALT)
+        commits: list[int] = []
+        sa.event.listen(store.engine, "commit", lambda conn: commits.append(1))
+        records = [call([IssuedCard(card("a"), True), IssuedCard(card("b"), False)]) for _ in range(30)]
+        records.append(call([]))  # a call without cards adds nothing
+        store.record_calls(records)
+        store.record_calls(records[:10])  # idempotent by card uuid
+        store.record_calls([])
+        assert len(commits) == 2
+        rows = store.issued()
+        assert len(rows) == 60 and len({r["card_uuid"] for r in rows}) == 60
+        by_instance = {(r["hook_instance"], r["shown"]) for r in rows}
+        assert by_instance == {(rec.hook_instance, shown) for rec in records[:30] for shown in (True, False)}
+
     def test_no_patient_no_hash(self, db_url: str) -> None:
         store = Store(db_url, salt=SALT)
         store.record_call(call([IssuedCard(card("r"), True)], patient=None))

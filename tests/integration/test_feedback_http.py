@@ -4,6 +4,9 @@
   stored exactly once, on SQLite and on PostgreSQL.
 - Bad bodies get a 4xx and store nothing.
 - Silent mode returns no cards and records them (``shown = false``); normal mode returns them.
+- Cards are recorded after the answer, in batches (``[storage] audit_flush_ms``): tests wait for the
+  rows (``tests.support.audit``) or stop the server first; a server stopped with SIGTERM has written
+  every card it issued.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import requests
 
 from cds_service.feedback import feedback_key
 from cds_service.storage import Store
-from tests.support.igcds_server import RunningServer, igcds_server
+from tests.support.audit import wait_for_cards
+from tests.support.igcds_server import RunningServer, igcds_server, stop_process_group
 
 SERVICE = "ig-patient-view"
 CARD_SCENARIO = "higm-xl-adult"  # a patient-view request that produces several cards
@@ -196,6 +200,7 @@ def test_normal_mode_returns_and_records_cards(
     body = cds_request(SERVICE, CARD_SCENARIO)
     cards = call(server, body)["cards"]
     assert cards, "the fixture should produce cards"
+    wait_for_cards(store_of(server, {}).url, {c["uuid"] for c in cards})
     recorded = {
         r["card_uuid"]: r for r in store_of(server, {}).issued() if r["hook_instance"] == body["hookInstance"]
     }
@@ -216,6 +221,25 @@ def test_silent_mode_returns_nothing_and_records_everything(
     with igcds_server({"policy": {"mode": "silent"}}, workers=2) as silent_server:
         body = cds_request(SERVICE, CARD_SCENARIO)
         assert call(silent_server, body)["cards"] == []
-        rows = [r for r in store_of(silent_server, {}).issued() if r["hook_instance"] == body["hookInstance"]]
+    # read once the server has stopped (SIGTERM): its workers wrote their queued audit on the way out
+    rows = [r for r in store_of(silent_server, {}).issued() if r["hook_instance"] == body["hookInstance"]]
     assert sorted(r["rule_id"] for r in rows) == expected_rules
     assert all(r["shown"] is False for r in rows)
+
+
+def test_a_server_stopped_with_sigterm_has_written_every_card(
+    cds_request: Callable[[str, str], dict[str, Any]]
+) -> None:
+    """Graceful shutdown loses no audit row: with a flush interval far beyond the test, every card is
+    still queued when SIGTERM arrives, and the workers write them all before they exit."""
+    with igcds_server({"storage": {"audit_flush_ms": 600_000}}, workers=2, threads=2) as server:
+        issued: set[str] = set()
+        for _ in range(12):  # no keep-alive: the calls are spread over both workers
+            issued |= {c["uuid"] for c in call(server, cds_request(SERVICE, CARD_SCENARIO))["cards"]}
+        assert len(issued) >= 12
+        assert store_of(server, {}).issued() == [], "queued, not written yet"
+        stop_process_group(server.process)  # SIGTERM to the process group, as the harness does
+        assert server.process.returncode == 0, server.log_text()[-3000:]
+    written = {r["card_uuid"] for r in store_of(server, {}).issued()}
+    assert issued == written
+    assert "audit flush failed" not in server.log_text()
