@@ -33,6 +33,7 @@ from .views import bp, json_response
 log = logging.getLogger("igcds.app")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_ALLOW_ORIGIN = "Access-Control-Allow-Origin"
 
 
 @dataclass
@@ -48,6 +49,11 @@ class ServiceState:
     catalog: Callable[[], list[dict[str, Any]]]
     openapi: Callable[[], dict[str, Any]]
     readiness_checks: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    #: ``[server] public_base_url`` without a trailing slash: JWT audiences are this + the path.
+    audience_base: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.audience_base = self.config.server.public_base_url.rstrip("/")
 
     def readiness(self) -> dict[str, Any]:
         results: dict[str, Any] = {}
@@ -92,6 +98,25 @@ def create_app(
         readiness_checks={"auth": authenticator.readiness, **dict(readiness_checks or {})},
     )
     app.extensions["cds_service"] = state
+    _register_cors(app, config)
+    app.register_blueprint(bp)
+    _register_request_hooks(app, state)
+    _register_error_handlers(app)
+    return app
+
+
+def _register_cors(app: Flask, config: Config) -> None:
+    """CORS by flask-cors, with its answer for a request that carries no ``Origin`` computed once.
+
+    An EHR calls server to server, without ``Origin``; flask-cors's headers for such a request
+    depend only on the configuration (``always_send``: with ``cors_origins = ["*"]`` they are
+    ``Access-Control-Allow-Origin: *`` and ``Access-Control-Expose-Headers: X-Request-Id``). They are
+    taken from flask-cors itself at start-up, by running its hook on one such request, and added
+    as they are to every later one. Browser requests (``Origin``), preflights (``OPTIONS``) and
+    private-network probes still go through flask-cors. This holds because the only resource
+    pattern, ``/*``, matches every path.
+    """
+    before = list(app.after_request_funcs.get(None, []))
     CORS(
         app,
         resources={r"/*": {"origins": list(config.server.cors_origins)}},
@@ -100,32 +125,74 @@ def create_app(
         expose_headers=["X-Request-Id"],
         max_age=86400,
     )
-    app.register_blueprint(bp)
-    _register_request_hooks(app, state)
-    _register_error_handlers(app)
-    return app
+    hooks = app.after_request_funcs[None]
+    added = [f for f in hooks if f not in before]
+    if len(added) != 1:  # flask-cors changed how it hooks in: leave it to do everything itself
+        return
+    cors_after_request = added[0]
+    without_origin = _cors_headers_without_origin(app, cors_after_request)
+    if without_origin is None:
+        return
+
+    def cors_headers(response: Response) -> Response:
+        environ = request.environ
+        if (
+            "HTTP_ORIGIN" in environ
+            or "HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK" in environ
+            or request.method == "OPTIONS"
+            or _ALLOW_ORIGIN in response.headers
+        ):
+            return cors_after_request(response)  # type: ignore[no-any-return]
+        headers = response.headers
+        for name, value in without_origin:
+            headers.add(name, value)
+        return response
+
+    cors_headers.__wrapped__ = cors_after_request  # type: ignore[attr-defined]  # for the tests
+    hooks[hooks.index(cors_after_request)] = cors_headers
+
+
+def _cors_headers_without_origin(
+    app: Flask, cors_after_request: Callable[[Response], Response]
+) -> list[tuple[str, str]] | None:
+    """The headers flask-cors adds to the response of a request without ``Origin`` (None if it does
+    more than add headers, in which case it keeps doing all the work)."""
+    with app.test_request_context("/cds-services", method="POST"):
+        response = Response()
+        original = list(response.headers.items())
+        after = list(cors_after_request(response).headers.items())
+    if after[: len(original)] != original:
+        return None
+    return after[len(original):]
 
 
 def _register_request_hooks(app: Flask, state: ServiceState) -> None:
     @app.before_request
     def _start() -> None:
-        incoming = request.headers.get("X-Request-Id", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        g.started = time.perf_counter()
-        g.service = "other"
+        # request.environ, not request.headers: the same (str) value without the header-name mapping.
+        incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
+        flask_g = g._get_current_object()  # once, rather than through the proxy for each attribute
+        flask_g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        flask_g.started = time.perf_counter()
+        flask_g.service = "other"
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        response.headers["X-Request-Id"] = g.get("request_id", "")
-        response.headers.setdefault("Cache-Control", "no-store")
-        started = g.get("started")
-        if started is not None and request.method != "OPTIONS":
-            state.metrics.observe_request(
-                request.url_rule.rule if request.url_rule else "unmatched",
-                g.get("service", "other"),
-                response.status_code,
-                time.perf_counter() - started,
-            )
+        flask_g = g._get_current_object()
+        headers = response.headers
+        headers["X-Request-Id"] = flask_g.get("request_id", "")
+        headers.setdefault("Cache-Control", "no-store")
+        started = flask_g.get("started")
+        if started is not None:
+            current = request._get_current_object()  # type: ignore[attr-defined]
+            if current.method != "OPTIONS":
+                rule = current.url_rule
+                state.metrics.observe_request(
+                    rule.rule if rule else "unmatched",
+                    flask_g.get("service", "other"),
+                    response.status_code,
+                    time.perf_counter() - started,
+                )
         return response
 
 

@@ -27,6 +27,7 @@ import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -140,12 +141,23 @@ class PrometheusMetrics:
             self.skipped.labels(service)
             for outcome in FEEDBACK_OUTCOMES:
                 self.feedback.labels(service, outcome)
+        # The labelled children of the per-call series, by label values. ``labels()`` returns the
+        # same child every time (prometheus-client keeps them), but finds it under a lock after
+        # validating and converting the values; every answered request and every card would pay
+        # for that. Label values are bounded (see the module docstring), and so are these maps.
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._card_children: dict[tuple[str, str, str], Any] = {}
 
     # -- Metrics protocol --
 
     def observe_request(self, endpoint: str, service: str, status: int, seconds: float) -> None:
-        self.requests.labels(endpoint, service, str(status)).inc()
-        self.latency.labels(endpoint, service).observe(seconds)
+        key = (endpoint, service, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.requests.labels(endpoint, service, str(status)), self.latency.labels(endpoint, service))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_fhir(self, seconds: float, status: str) -> None:
         self.fhir_latency.labels(status).observe(seconds)
@@ -153,7 +165,11 @@ class PrometheusMetrics:
             self.fhir_errors.labels(status).inc()
 
     def count_card(self, service: str, rule: str, indicator: str) -> None:
-        self.cards.labels(service, rule, indicator).inc()
+        key = (service, rule, indicator)
+        child = self._card_children.get(key)
+        if child is None:
+            child = self._card_children[key] = self.cards.labels(service, rule, indicator)
+        child.inc()
 
     def count_feedback(self, service: str, outcome: str) -> None:
         self.feedback.labels(service, outcome).inc()

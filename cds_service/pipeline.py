@@ -126,8 +126,9 @@ class CallRunner:
                 "keys": sorted(resolution.unavailable),
                 "reasons": [resolution.reasons.get(k, "") for k in sorted(resolution.unavailable)],
             })
-        log.debug("call resolved", extra={"event": "call_resolved", "service": service_id,
-                                          "seconds": round(time.perf_counter() - started, 4)})
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("call resolved", extra={"event": "call_resolved", "service": service_id,
+                                              "seconds": round(time.perf_counter() - started, 4)})
         document = response.to_json()
         return CallOutcome(
             document=document,

@@ -59,17 +59,30 @@ def _token_value(token: str, context: Mapping[str, Any]) -> str:
     raise TemplateError(f"unknown token {token}")
 
 
+def _is_mapping(value: Any) -> bool:
+    # ``type() is dict`` first: parsed JSON is made of dicts, and the ABC check costs several times more.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def is_operation_outcome(value: Any) -> bool:
-    if not isinstance(value, Mapping):
+    """An OperationOutcome, or a Bundle whose entries (the JSON objects among them) all hold one
+    (and at least one does). A searchset of data is told apart at its first entry."""
+    if not _is_mapping(value):
         return False
-    if value.get("resourceType") == "OperationOutcome":
+    kind = value.get("resourceType")
+    if kind == "OperationOutcome":
         return True
-    if value.get("resourceType") == "Bundle":
-        resources = [e.get("resource") for e in _entries(value) if isinstance(e, Mapping)]
-        return bool(resources) and all(
-            isinstance(r, Mapping) and r.get("resourceType") == "OperationOutcome" for r in resources
-        )
-    return False
+    if kind != "Bundle":
+        return False
+    seen = False
+    for entry in _entries(value):
+        if not _is_mapping(entry):
+            continue
+        resource = entry.get("resource")
+        if not _is_mapping(resource) or resource.get("resourceType") != "OperationOutcome":
+            return False
+        seen = True
+    return seen
 
 
 def _entries(bundle: Mapping[str, Any]) -> list[Any]:
@@ -119,7 +132,7 @@ def resolve_prefetch(
                 res.data[key] = None
                 continue
             if not is_operation_outcome(value):
-                if spec.paged and isinstance(value, Mapping) and next_link(value):
+                if spec.paged and _is_mapping(value) and next_link(value):
                     to_page[key] = value
                 else:
                     res.data[key] = value

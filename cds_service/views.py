@@ -46,7 +46,7 @@ def read_json_body() -> Any:
 
 
 def _audience(path: str) -> str:
-    return _state().config.server.public_base_url.rstrip("/") + path
+    return _state().audience_base + path
 
 
 @bp.get("/cds-services")
@@ -59,21 +59,23 @@ def discovery() -> Response:
 @bp.post("/cds-services/<service_id>")
 def call_service(service_id: str) -> Response:
     state = _state()
-    auth = state.authenticator.authenticate(request, _audience(f"/cds-services/{service_id}"))
+    auth = state.authenticator.authenticate(request, f"{state.audience_base}/cds-services/{service_id}")
     g.service = service_id if service_id in state.registry.ids() else "unknown"
     body = read_json_body()
     started = time.perf_counter()
     outcome = state.runner.run(service_id, body, auth)
-    log.info("cds call", extra={
-        "event": "cds_call",
-        "service": service_id,
-        "hook": outcome.hook,
-        "hookInstance": body.get("hookInstance"),
-        "issuer": auth.issuer or "dev",
-        "cards": outcome.rule_ids,
-        "fhir_queries": outcome.fhir_queries,
-        "ms": round((time.perf_counter() - started) * 1000, 2),
-    })
+    if log.isEnabledFor(logging.INFO):  # the one line per call: fields only, never request content
+        log.info("cds call", extra={
+            "event": "cds_call",
+            "service": service_id,
+            "hook": outcome.hook,
+            "hookInstance": body.get("hookInstance"),
+            "request_id": g.get("request_id"),  # given here, the log filter need not look it up
+            "issuer": auth.issuer or "dev",
+            "cards": outcome.rule_ids,
+            "fhir_queries": outcome.fhir_queries,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+        })
     return json_response(outcome.document)
 
 

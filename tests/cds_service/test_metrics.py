@@ -166,3 +166,27 @@ def test_logged_exceptions_keep_the_stack_but_not_the_message():
     line = JsonFormatter().format(record)
     assert "secret-patient-42" not in line
     assert "ValueError" in line and "test_logged_exceptions_keep_the_stack_but_not_the_message" in line
+
+
+def test_repeated_series_add_up_per_label_set(no_multiproc: None) -> None:
+    """observe_request and count_card reuse their labelled series: counts stay per label set."""
+    metrics = PrometheusMetrics("t")
+    for status, service in ((200, "svc"), (200, "svc"), (400, "svc"), (200, "other")):
+        metrics.observe_request("/cds-services/<service_id>", service, status, 0.02)
+    metrics.observe_request("unmatched", "other", 404, 3.0)
+    for _ in range(3):
+        metrics.count_card("svc", "rule-a", "warning")
+    metrics.count_card("svc", "rule-a", "info")
+    got = samples(metrics)
+    endpoint = ("endpoint", "/cds-services/<service_id>")
+    assert got[("t_http_requests_total", (endpoint, ("service", "svc"), ("status", "200")))] == 2
+    assert got[("t_http_requests_total", (endpoint, ("service", "svc"), ("status", "400")))] == 1
+    assert got[("t_http_requests_total", (endpoint, ("service", "other"), ("status", "200")))] == 1
+    assert got[("t_http_request_duration_seconds_count", (endpoint, ("service", "svc")))] == 3
+    assert got[("t_http_request_duration_seconds_bucket", (endpoint, ("le", "0.025"), ("service", "svc")))] == 3
+    assert got[("t_http_request_duration_seconds_bucket",
+                (("endpoint", "unmatched"), ("le", "2.0"), ("service", "other")))] == 0
+    assert got[("t_http_request_duration_seconds_bucket",
+                (("endpoint", "unmatched"), ("le", "4.0"), ("service", "other")))] == 1
+    assert got[("t_cards_total", (("indicator", "warning"), ("rule", "rule-a"), ("service", "svc")))] == 3
+    assert got[("t_cards_total", (("indicator", "info"), ("rule", "rule-a"), ("service", "svc")))] == 1

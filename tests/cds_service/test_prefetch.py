@@ -9,6 +9,8 @@ from __future__ import annotations
 import pytest
 import requests
 import responses
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cds_service import Prefetch, ServiceDefinition
 from cds_service.errors import PrefetchUnavailable
@@ -177,3 +179,49 @@ def test_urls_outside_the_fhir_server_base_path_are_other_origins():
     assert c.same_origin(f"{BASE}/Patient/p1")
     assert not c.same_origin("https://fhir.example.org/other-tenant/Patient/p1")
     assert not c.same_origin(f"{BASE}evil/Patient/p1")
+
+
+def _operation_outcome_reference(value):
+    """The definition is_operation_outcome had before it learnt to stop at the first other entry."""
+    from collections.abc import Mapping
+
+    if not isinstance(value, Mapping):
+        return False
+    if value.get("resourceType") == "OperationOutcome":
+        return True
+    if value.get("resourceType") == "Bundle":
+        entries = value.get("entry")
+        entries = entries if isinstance(entries, list) else []
+        resources = [e.get("resource") for e in entries if isinstance(e, Mapping)]
+        return bool(resources) and all(
+            isinstance(r, Mapping) and r.get("resourceType") == "OperationOutcome" for r in resources
+        )
+    return False
+
+
+_OUTCOME = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "forbidden"}]}
+_odd = st.sampled_from([None, 1, "x", [], {}, {"resource": None}, {"resource": _OUTCOME}, {"resource": PATIENT},
+                        {"resource": {"resourceType": "OperationOutcome"}}, {"resource": "OperationOutcome"},
+                        {"fullUrl": "urn:x"}])
+
+
+@settings(max_examples=500, derandomize=True, database=None, deadline=None)
+@given(value=st.one_of(
+    st.fixed_dictionaries({"resourceType": st.sampled_from(["Bundle", "OperationOutcome", "Patient", None])},
+                          optional={"entry": st.one_of(st.lists(_odd, max_size=5), _odd)}),
+    _odd,
+))
+def test_operation_outcome_detection_is_unchanged(value):
+    from cds_service.prefetch import is_operation_outcome
+
+    assert is_operation_outcome(value) == _operation_outcome_reference(value)
+
+
+def test_a_bundle_of_operation_outcomes_is_not_available_data():
+    from cds_service.prefetch import is_operation_outcome
+
+    assert is_operation_outcome(bundle(_OUTCOME, _OUTCOME))
+    assert is_operation_outcome({"resourceType": "Bundle", "entry": [None, {"resource": _OUTCOME}]})
+    assert not is_operation_outcome(bundle(_OUTCOME, PATIENT))
+    assert not is_operation_outcome(bundle())
+    assert not is_operation_outcome({"resourceType": "Bundle", "entry": [None, 1]})
