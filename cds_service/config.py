@@ -39,10 +39,13 @@ class ServerConfig:
     cors_origins: tuple[str, ...] = ("*",)
     #: Directory for the SQLite database, the replay store and the generated audit salt.
     data_dir: str = "data"
-    #: gunicorn worker processes for ``igcds serve``.
-    workers: int = 2
-    #: gunicorn threads per worker (FHIR fetches wait on I/O).
-    threads: int = 4
+    #: gunicorn worker processes for ``igcds serve`` (about two per core).
+    workers: int = 4
+    #: gunicorn threads per worker. 1 = sync workers, the fastest for calls that come with their
+    #: prefetch (CPU-bound: no GIL shared between calls); more than 1 = gthread workers, which let a
+    #: worker wait on several calls' FHIR fetches at once at ~20% more CPU per call
+    #: (docs/performance.md "Worker model").
+    threads: int = 1
     #: Operational endpoints served without a JWT. By default every endpoint except the health
     #: checks needs one; a deployment whose Prometheus scraper sits on a private network can open
     #: ``/metrics`` (and ``/openapi.json``) here.
