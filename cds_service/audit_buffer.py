@@ -30,7 +30,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from .extensions import CallRecord
@@ -56,6 +56,8 @@ class BufferedAudit:
     :param queue_max: calls waiting at most; a call that finds the queue full is dropped.
     :param retry_delays: seconds to wait before each new attempt of a failed write; after the
         last one the batch is dropped.
+    :param on_lost: told ``(reason, calls)`` whenever calls are lost to the audit, with reason
+        ``"queue_full"`` or ``"write_failed"`` (e.g. a metrics counter, so that an alert can fire).
 
     Counters (this process, since the start or the last fork): ``written``, ``dropped`` (queue
     full), ``failed`` (calls of batches given up after failed writes).
@@ -72,6 +74,7 @@ class BufferedAudit:
         max_batch: int | None = None,
         queue_max: int = 10_000,
         retry_delays: Sequence[float] | None = None,
+        on_lost: Callable[[str, int], None] | None = None,
     ) -> None:
         if flush_interval <= 0:
             raise ValueError("flush_interval must be positive (write synchronously with the writer itself)")
@@ -82,15 +85,19 @@ class BufferedAudit:
         self.max_batch = max(1, max_batch or self.default_max_batch)
         self.queue_max = queue_max
         self.retry_delays = tuple(self.default_retry_delays if retry_delays is None else retry_delays)
+        self.on_lost = on_lost
         self._reset()
         _register_process_hooks()
         _LIVE.add(self)
 
     @classmethod
-    def from_config(cls, writer: BatchWriter, config: Any) -> BufferedAudit:
+    def from_config(
+        cls, writer: BatchWriter, config: Any, on_lost: Callable[[str, int], None] | None = None
+    ) -> BufferedAudit:
         """Build from a ``cds_service.Config`` (``[storage] audit_flush_ms``, ``audit_queue_max``)."""
         storage = config.storage
-        return cls(writer, flush_interval=storage.audit_flush_ms / 1000, queue_max=storage.audit_queue_max)
+        return cls(writer, flush_interval=storage.audit_flush_ms / 1000, queue_max=storage.audit_queue_max,
+                   on_lost=on_lost)
 
     def _reset(self) -> None:
         """Per-process state; called at construction and in a forked child (never reuses the parent's)."""
@@ -115,7 +122,7 @@ class BufferedAudit:
     def record_call(self, record: CallRecord) -> None:
         """Queue ``record`` for the next batch; never blocks on the database."""
         self._check_process()
-        warn = False
+        warn = lost = False
         with self._cond:
             if self._closed:
                 closed = True
@@ -124,6 +131,7 @@ class BufferedAudit:
                 queued = len(self._queue)
                 if queued >= self.queue_max:
                     self.dropped += 1
+                    lost = True
                     now = time.monotonic()
                     if now - self._last_drop_log >= DROP_LOG_INTERVAL_S:
                         self._last_drop_log = now
@@ -136,7 +144,10 @@ class BufferedAudit:
                         self._cond.notify()
         if closed:  # after close() (shutdown): write in the caller rather than lose the call
             self._write([record], deadline=None)
-        elif warn:
+            return
+        if lost:
+            self._report_lost("queue_full", 1)
+        if warn:
             log.warning("audit queue full; cards dropped", extra={
                 "event": "audit_queue_full", "count": self.dropped})
 
@@ -172,6 +183,14 @@ class BufferedAudit:
         """For ``/readyz``: the queue depth and counters. Audit trouble never makes igcds not-ready."""
         return {"ok": True, "queued": self.queued(), "written": self.written,
                 "dropped": self.dropped, "failed": self.failed}
+
+    def _report_lost(self, reason: str, calls: int) -> None:
+        if self.on_lost is None:
+            return
+        try:
+            self.on_lost(reason, calls)
+        except Exception:  # a broken metrics hook must not break the audit or the call
+            log.exception("audit loss report failed", extra={"event": "audit_lost_report_failed"})
 
     # -- background thread --
 
@@ -236,6 +255,7 @@ class BufferedAudit:
                 log.error("audit flush failed", extra={
                     "event": "audit_flush_failed", "count": len(batch), "error": type(exc).__name__,
                     "reason": "batch dropped"})
+                self._report_lost("write_failed", len(batch))
                 return
             with self._cond:
                 self.written += len(batch)

@@ -45,6 +45,8 @@ ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 FHIR_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 FEEDBACK_OUTCOMES = ("accepted", "overridden")
+#: Why card audit rows were lost (``cds_service.audit_buffer.BufferedAudit`` ``on_lost``).
+AUDIT_LOSS_REASONS = ("queue_full", "write_failed")
 
 
 def multiprocess_dir() -> str | None:
@@ -137,6 +139,15 @@ class PrometheusMetrics:
             namespace=ns,
             registry=reg,
         )
+        self.audit_lost = Counter(
+            "audit_lost_calls",
+            "calls whose card audit rows were lost (queue full, or every write attempt failed)",
+            ["reason"],
+            namespace=ns,
+            registry=reg,
+        )
+        for reason in AUDIT_LOSS_REASONS:
+            self.audit_lost.labels(reason)
         for service in services:
             self.skipped.labels(service)
             for outcome in FEEDBACK_OUTCOMES:
@@ -154,7 +165,8 @@ class PrometheusMetrics:
         key = (endpoint, service, status)
         children = self._request_children.get(key)
         if children is None:
-            children = (self.requests.labels(endpoint, service, str(status)), self.latency.labels(endpoint, service))
+            children = (self.requests.labels(endpoint, service, str(status)),
+                        self.latency.labels(endpoint, service))
             self._request_children[key] = children
         children[0].inc()
         children[1].observe(seconds)
@@ -177,6 +189,11 @@ class PrometheusMetrics:
     def count_skipped(self, service: str, count: int) -> None:
         if count > 0:
             self.skipped.labels(service).inc(count)
+
+    def count_audit_lost(self, reason: str, calls: int) -> None:
+        """``BufferedAudit(on_lost=...)``: calls lost to the audit (an alert should watch this)."""
+        if calls > 0 and reason in AUDIT_LOSS_REASONS:
+            self.audit_lost.labels(reason).inc(calls)
 
     def exposition(self) -> tuple[bytes, str]:
         if self._multiproc_dir:

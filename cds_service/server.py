@@ -68,9 +68,10 @@ def _worker_exit(server: Any, worker: Any) -> None:
     close_audit_buffers(AUDIT_EXIT_TIMEOUT_S)
 
 
-def run_gunicorn(factory: Callable[[], Any], *, host: str, port: int, workers: int, threads: int,
-                 extra: dict[str, Any] | None = None) -> None:
-    options: dict[str, Any] = {
+def gunicorn_options(*, host: str, port: int, workers: int, threads: int,
+                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The gunicorn settings ``igcds serve`` (and the benchmark's baseline) run with."""
+    return {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
         "threads": threads,
@@ -78,11 +79,12 @@ def run_gunicorn(factory: Callable[[], Any], *, host: str, port: int, workers: i
         "timeout": 30,
         "graceful_timeout": 10,
         # No HTTP keep-alive (sync workers never keep a connection; this is for gthread): each call is
-        # its own connection, so the kernel hands calls to whichever worker is free. With keep-alive a client's connections stay on the worker that accepted them;
-        # measured (docs/performance.md): 8 kept-alive connections often landed 6-8 on one worker, which
-        # the GIL then limits to one core (c8: 130-160 req/s, p99 0.5-1 s, one worker idle) while
-        # without keep-alive both workers stay busy (175-200 req/s, p99 135-220 ms). A TLS-terminating
-        # proxy in front keeps its own client connections alive; the loopback/LAN connect costs ~0.1 ms.
+        # its own connection, so the kernel hands calls to whichever worker is free. With keep-alive a
+        # client's connections stay on the worker that accepted them; measured (docs/performance.md):
+        # 8 kept-alive connections often landed 6-8 on one worker, which the GIL then limits to one
+        # core (c8: 130-160 req/s, p99 0.5-1 s, one worker idle) while without keep-alive both workers
+        # stay busy (175-200 req/s, p99 135-220 ms). A TLS-terminating proxy in front keeps its own
+        # client connections alive; the loopback/LAN connect costs ~0.1 ms.
         "keepalive": 0,
         "accesslog": None,
         "errorlog": "-",
@@ -94,4 +96,9 @@ def run_gunicorn(factory: Callable[[], Any], *, host: str, port: int, workers: i
         "worker_exit": _worker_exit,
         **(extra or {}),
     }
+
+
+def run_gunicorn(factory: Callable[[], Any], *, host: str, port: int, workers: int, threads: int,
+                 extra: dict[str, Any] | None = None) -> None:
+    options = gunicorn_options(host=host, port=port, workers=workers, threads=threads, extra=extra)
     _Gunicorn(factory, options).run()

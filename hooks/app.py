@@ -69,7 +69,7 @@ def build_app(config: Config) -> Any:
     audit: AuditSink | None = None
     readiness_checks = {"storage": store.readiness}
     if config.storage.audit and config.storage.audit_flush_ms > 0:  # batched, off the request path
-        audit = buffered = BufferedAudit.from_config(store, config)
+        audit = buffered = BufferedAudit.from_config(store, config, on_lost=metrics.count_audit_lost)
         readiness_checks["audit"] = buffered.readiness
     elif config.storage.audit:  # audit_flush_ms = 0: written in the call
         audit = store

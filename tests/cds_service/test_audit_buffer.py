@@ -273,6 +273,35 @@ class TestLimits:
         wait_until(lambda: written(store) == uuids(*kept), "the next batch")
         assert (buffer.written, buffer.failed) == (2, 2)
 
+    def test_lost_calls_are_reported_with_their_reason(self, store: Store, buffers: Buffers) -> None:
+        reports: list[tuple[str, int]] = []
+        spy = Spy(store, failures=100)
+        full = buffers(store, queue_max=1, on_lost=lambda reason, n: reports.append((reason, n)))
+        for _ in range(3):
+            full.record_call(call())
+        assert reports == [("queue_full", 1), ("queue_full", 1)]
+        reports.clear()
+        failing = buffers(spy, max_batch=2, retry_delays=(0.01,),
+                          on_lost=lambda reason, n: reports.append((reason, n)))
+        failing.record_call(call())
+        failing.record_call(call())
+        wait_until(lambda: failing.failed == 2, "giving up on the batch")
+        assert reports == [("write_failed", 2)]
+
+    def test_a_broken_loss_hook_breaks_nothing(
+        self, store: Store, buffers: Buffers, audit_log: pytest.LogCaptureFixture
+    ) -> None:
+        def broken(reason: str, calls: int) -> None:
+            raise RuntimeError("metrics backend gone")
+
+        buffer = buffers(store, queue_max=1, on_lost=broken)
+        kept, lost = call(), call()
+        buffer.record_call(kept)
+        buffer.record_call(lost)  # dropped; the hook raises; the caller never sees it
+        assert buffer.dropped == 1 and buffer.flush(timeout=WAIT_S)
+        assert written(store) == uuids(kept)
+        assert any(r.message == "audit loss report failed" for r in audit_log.records)
+
     def test_a_flush_gives_up_at_its_timeout(self, store: Store, buffers: Buffers) -> None:
         release = threading.Event()
 
@@ -417,5 +446,9 @@ class TestApplication:
             assert app.test_client().get("/readyz").get_json()["checks"]["audit"]["queued"] == 1
             assert audit.flush(timeout=WAIT_S)
             assert written(audit.writer) >= cards  # type: ignore[arg-type]
+            assert audit.on_lost is not None, "losses must reach the metrics"
+            audit.on_lost("queue_full", 2)
+            exposition = app.test_client().get("/metrics").get_data(as_text=True)
+            assert 'igcds_audit_lost_calls_total{reason="queue_full"} 2.0' in exposition
         finally:
             audit.close(timeout=5)

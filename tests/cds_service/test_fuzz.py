@@ -283,7 +283,8 @@ def fhir_requests(draw: Any) -> tuple[str, dict[str, Any]]:
     service_id, hook = draw(st.sampled_from(sorted(SERVICES.items())))
     drafts = [draw(medication_requests(f"fz-draft-{i}", status="draft")) for i in range(draw(st.integers(1, 3)))]
     drafts += draw(st.lists(json_values, max_size=1))
-    ids = [f"{d['resourceType']}/{d['id']}" for d in drafts if isinstance(d, dict) and "id" in d]
+    ids = [f"{d['resourceType']}/{d['id']}" for d in drafts
+           if isinstance(d, dict) and "id" in d and "resourceType" in d]
     selections = ids[: draw(st.integers(1, max(1, len(ids))))] or ["MedicationRequest/fz-draft-0"]
     body: dict[str, Any] = {"hook": hook, "hookInstance": "d1f0a1d2-0000-4000-8000-00000000f022",
                             "context": base_context(hook, drafts, selections)}

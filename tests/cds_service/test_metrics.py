@@ -76,6 +76,19 @@ def test_single_process_series(no_multiproc: None) -> None:
     assert got[("t_skipped_resources_total", (("service", "svc"),))] == 3
 
 
+def test_lost_audit_calls_are_counted_by_reason(no_multiproc: None) -> None:
+    metrics = PrometheusMetrics("t")
+    assert samples(metrics)[("t_audit_lost_calls_total", (("reason", "write_failed"),))] == 0  # pre-created
+    metrics.count_audit_lost("queue_full", 1)
+    metrics.count_audit_lost("write_failed", 40)
+    metrics.count_audit_lost("write_failed", 0)
+    metrics.count_audit_lost("made-up", 5)  # label values stay bounded
+    got = samples(metrics)
+    assert got[("t_audit_lost_calls_total", (("reason", "queue_full"),))] == 1
+    assert got[("t_audit_lost_calls_total", (("reason", "write_failed"),))] == 40
+    assert not any(labels == (("reason", "made-up"),) for _, labels in got)
+
+
 def test_two_apps_in_one_process_do_not_collide(no_multiproc: None) -> None:
     a, b = PrometheusMetrics("t"), PrometheusMetrics("t")
     a.count_card("svc", "r", "info")
