@@ -266,6 +266,9 @@ class ServiceResponse:
     system_actions: tuple[Action, ...] = ()
     #: Cards withheld from the client (silent mode) but recorded for audit.
     silent_cards: tuple[Card, ...] = ()
+    #: Resources of the request the handler could not use (counted in the metrics, never serialised:
+    #: a handler that wants the client to know says so in ``extension``).
+    skipped_resources: int = 0
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"cards": [c.to_json() for c in order_cards(self.cards)]}

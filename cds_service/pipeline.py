@@ -120,6 +120,8 @@ class CallRunner:
         result = service.handler(request)
         response = result if isinstance(result, ServiceResponse) else ServiceResponse(cards=tuple(result))
         self._record(request, response.cards, response.silent_cards)
+        if response.skipped_resources:
+            self.metrics.count_skipped(service_id, response.skipped_resources)
         if resolution.unavailable:
             log.info("prefetch keys unavailable", extra={
                 "event": "prefetch_unavailable", "service": service_id,
@@ -158,7 +160,8 @@ class CallRunner:
     def _record(self, request: HookRequest, shown: Sequence[Card], silent: Sequence[Card]) -> None:
         issued = [IssuedCard(c, True) for c in shown] + [IssuedCard(c, False) for c in silent]
         for item in issued:
-            self.metrics.count_card(request.service_id, item.card.topic_code or "none", str(item.card.indicator))
+            self.metrics.count_card(request.service_id, item.card.topic_code or "none",
+                                    str(item.card.indicator))
         if not issued:
             return
         try:

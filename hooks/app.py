@@ -7,21 +7,20 @@ entry point (``gunicorn 'hooks.app:wsgi()'``) reading ``$IGCDS_CONFIG``.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from cds_service import Config, HookRequest, ServiceDefinition, ServiceResponse, create_app, load_config
+from cds_service import Config, create_app, load_config
 from cds_service.audit_buffer import BufferedAudit
 from cds_service.cli import AppSpec
 from cds_service.cli import main as cli_main
-from cds_service.extensions import AuditSink, Metrics
+from cds_service.extensions import AuditSink
 from cds_service.feedback import FeedbackHandler
 from cds_service.logs import configure_logging
 from cds_service.metrics import PrometheusMetrics
 from cds_service.openapi import openapi_provider
-from cds_service.registry import Handler, Registry
+from cds_service.registry import Registry
 from cds_service.relative_dates import expand
 from cds_service.report import run_report
 from cds_service.storage import Store
@@ -29,7 +28,6 @@ from cds_service.storage import Store
 from .catalog import catalog_json
 from .policy import Policy
 from .services import SERVICES
-from .services.common import EXTENSION_KEY
 
 APP_SECTIONS = {"policy": Policy}
 
@@ -45,26 +43,11 @@ def _version() -> str:
         return "0+unknown"
 
 
-def _counting_skipped(service: ServiceDefinition, metrics: Metrics) -> ServiceDefinition:
-    """Wrap a handler so the resources it skipped (its response extension) reach the metrics."""
-    inner: Handler = service.handler
-
-    def handler(request: HookRequest) -> Any:
-        result = inner(request)
-        if isinstance(result, ServiceResponse) and result.extension:
-            skipped = (result.extension.get(EXTENSION_KEY) or {}).get("skippedResources", 0)
-            if isinstance(skipped, int) and skipped > 0:
-                metrics.count_skipped(service.id, skipped)
-        return result
-
-    return dataclasses.replace(service, handler=handler)
-
-
 def build_app(config: Config) -> Any:
     """The WSGI app: services, storage (audit + feedback), metrics, OpenAPI. Built once per worker."""
     configure_logging(config.logging.level, config.logging.json)
     metrics = PrometheusMetrics("igcds", services=sorted({s.id for s in SERVICES}))
-    registry = Registry(_counting_skipped(s, metrics) for s in SERVICES)
+    registry = Registry(SERVICES)
     store = Store.from_config(config)
     audit: AuditSink | None = None
     readiness_checks = {"storage": store.readiness}

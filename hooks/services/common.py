@@ -76,4 +76,5 @@ def respond(request: HookRequest, rules: Sequence[Rule]) -> ServiceResponse:
         cards=tuple(shown),
         silent_cards=tuple(silent),
         extension={EXTENSION_KEY: extension} if extension else None,
+        skipped_resources=len(facts.record.skipped),
     )

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import values
 from prometheus_client.parser import text_string_to_metric_families
 
-from cds_service import Registry, ServiceDefinition, create_app
+from cds_service import Registry, ServiceDefinition, ServiceResponse, create_app
 from cds_service.config import load_config
 from cds_service.logs import JsonFormatter, RequestContextFilter
 from cds_service.metrics import ENV_VAR, PrometheusMetrics, prepare_multiprocess_dir
@@ -196,10 +196,27 @@ def test_repeated_series_add_up_per_label_set(no_multiproc: None) -> None:
     assert got[("t_http_requests_total", (endpoint, ("service", "svc"), ("status", "400")))] == 1
     assert got[("t_http_requests_total", (endpoint, ("service", "other"), ("status", "200")))] == 1
     assert got[("t_http_request_duration_seconds_count", (endpoint, ("service", "svc")))] == 3
-    assert got[("t_http_request_duration_seconds_bucket", (endpoint, ("le", "0.025"), ("service", "svc")))] == 3
+    bucket = ("t_http_request_duration_seconds_bucket", (endpoint, ("le", "0.025"), ("service", "svc")))
+    assert got[bucket] == 3
     assert got[("t_http_request_duration_seconds_bucket",
                 (("endpoint", "unmatched"), ("le", "2.0"), ("service", "other")))] == 0
     assert got[("t_http_request_duration_seconds_bucket",
                 (("endpoint", "unmatched"), ("le", "4.0"), ("service", "other")))] == 1
     assert got[("t_cards_total", (("indicator", "warning"), ("rule", "rule-a"), ("service", "svc")))] == 3
     assert got[("t_cards_total", (("indicator", "info"), ("rule", "rule-a"), ("service", "svc")))] == 1
+
+
+def test_skipped_resources_of_a_response_reach_the_metrics(tmp_path: Path, no_multiproc: None) -> None:
+    """A handler reports what it could not use on ``ServiceResponse``; the pipeline counts it, and the
+    count is not part of the answer (a handler that wants the client to know uses ``extension``)."""
+    registry = Registry([ServiceDefinition("toy", "patient-view", "Toy", "Toy",
+                                           lambda request: ServiceResponse(skipped_resources=4))])
+    metrics = PrometheusMetrics("t", services=["toy"])
+    config = load_config(overrides={"dev": True, "server": {"data_dir": str(tmp_path)}}, environ={})
+    client = create_app(config, registry, metrics=metrics).test_client()
+    body = {"hook": "patient-view", "hookInstance": "h-1",
+            "context": {"userId": "Practitioner/1", "patientId": "p1"}}
+    for _ in range(2):
+        response = client.post("/cds-services/toy", json=body)
+        assert response.status_code == 200 and response.get_json() == {"cards": []}
+    assert samples(metrics)[("t_skipped_resources_total", (("service", "toy"),))] == 8
