@@ -1,0 +1,87 @@
+"""Compare gunicorn configurations side by side (docs/performance.md "Worker model").
+
+Every server named on the command line is started at once, then the load alternates between them
+(server 1, server 2, ..., repeated), so that the machine's slow and fast minutes fall on all of them
+alike. Each server is ``igcds`` or the bare-Flask ``baseline``, with its own workers x threads:
+
+    .venv/bin/python bench/compare.py igcds@4x1 igcds@2x4 baseline@4x1 baseline@2x4 \\
+        [--connections 8] [--seconds 5] [--repeats 3]
+
+Full-prefetch ``ig-order-select`` body (``bench/data.py``), closed loop with wrk. Prints, per server,
+the median req/s, server CPU per request and latency percentiles, and the figures of each run. A
+script, not a test: it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench import data  # noqa: E402
+from bench.harness import (  # noqa: E402
+    LoadResult,
+    baseline_server,
+    median_result,
+    require_tool,
+    run_wrk,
+    write_body,
+)
+from tests.support.igcds_server import igcds_server  # noqa: E402
+
+PATH = "/cds-services/ig-order-select"
+_SPEC = re.compile(r"^(igcds|baseline)@(\d+)x(\d+)$")
+
+
+def parse_spec(spec: str) -> tuple[str, int, int]:
+    """``igcds@4x1`` -> ("igcds", 4, 1)."""
+    match = _SPEC.match(spec)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{spec!r}: expected igcds@WxT or baseline@WxT, e.g. igcds@4x1")
+    return match.group(1), int(match.group(2)), int(match.group(3))
+
+
+def start(stack: contextlib.ExitStack, kind: str, workers: int, threads: int) -> Any:
+    if kind == "baseline":
+        return stack.enter_context(baseline_server(workers=workers, threads=threads))
+    return stack.enter_context(igcds_server({"fhir": {"deadline_s": 4.0}}, dev=True,
+                                            workers=workers, threads=threads))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("servers", nargs="+", type=parse_spec, metavar="igcds@WxT|baseline@WxT")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    require_tool("wrk")
+    body_file = write_body(data.request_body(), "full-prefetch.json")
+    runs: dict[str, list[LoadResult]] = {}
+    with contextlib.ExitStack() as stack:
+        servers = [(f"{kind}@{w}x{t}", start(stack, kind, w, t)) for kind, w, t in args.servers]
+        for _, server in servers:  # warm-up: imports, first-call caches
+            run_wrk(server.base_url, PATH, body_file, connections=args.connections, seconds=2, label="warmup")
+        for rep in range(args.repeats):
+            for name, server in servers:
+                result = run_wrk(server.base_url, PATH, body_file, connections=args.connections,
+                                 seconds=args.seconds, label=name, server_pid=server.process.pid)
+                runs.setdefault(name, []).append(result)
+                print(f"  run {rep + 1}/{args.repeats} {result.row()}", flush=True)
+    print(f"\nmedians of {args.repeats} x {args.seconds:g} s at c{args.connections}:")
+    for name, results in runs.items():
+        m = median_result(results)
+        print(f"  {name:<16} {m.rps:7.1f} req/s  cpu {m.cpu_ms_per_request:5.2f} ms/req  p50 {m.p50:6.2f}  "
+              f"p95 {m.p95:6.2f}  p99 {m.p99:6.2f} ms  5xx {m.server_errors}  runs {m.extra['runs_rps']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
