@@ -5,7 +5,7 @@ so ``service req/s / baseline req/s`` measures what igcds adds on top of HTTP + 
 Served by ``cds_service.server.run_gunicorn`` — the same function ``igcds serve`` uses, with the same
 options — so worker model, threads, keep-alive and logging settings are identical.
 
-    python bench/baseline_app.py --port 8099 [--workers 2] [--threads 4]
+    python bench/baseline_app.py --port 8099 [--workers 4] [--threads 1]
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     from cds_service.server import run_gunicorn
 

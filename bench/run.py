@@ -11,7 +11,7 @@
 Everything runs on 127.0.0.1 and every load point is bounded (``--seconds``, default 10).
 Results: stdout, ``bench/results/latest.json`` and ``bench/results/latest.md``.
 
-    .venv/bin/python bench/run.py [--seconds 10] [--repeats 3] [--workers 2] [--threads 4]
+    .venv/bin/python bench/run.py [--seconds 10] [--repeats 3] [--workers 4] [--threads 1]
                                   [--skip-fhir] [--skip-profile] [--only-full] [--what-if drug-memo]
 
 ``--what-if`` adds a third server, ``bench/whatif_app.py``: igcds with proposed optimisations patched in
