@@ -1,14 +1,15 @@
 """Prefetch resolution (reference §3.2 P1-P8): present, null, OperationOutcome, missing, paged.
 
-The FHIR server is mocked with ``responses`` here only to script errors, retries and paging;
-the same behaviour is proven over real HTTP against sekmet-fhir in tests/integration.
+The FHIR server is a real loopback HTTP server that answers what each test scripts
+(``tests.support.faulty_fhir``, mode ``scripted``): errors, retries and paging over real sockets;
+the same behaviour is proven against sekmet-fhir in tests/integration.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
-import requests
-import responses
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,18 +17,27 @@ from cds_service import Prefetch, ServiceDefinition
 from cds_service.errors import PrefetchUnavailable
 from cds_service.fhir_client import Deadline, FhirClient, FhirClientSettings
 from cds_service.prefetch import resolve_prefetch
+from tests.support.faulty_fhir import FaultyServer, faulty_fhir_server
 
+#: For checks that contact no server (origins, request schema, repr).
 BASE = "https://fhir.example.org/r4"
 CONTEXT = {"patientId": "p1", "userId": "Practitioner/u1"}
 PATIENT = {"resourceType": "Patient", "id": "p1"}
 TOKEN = "secret-access-token-123"
+LABS = "Observation?patient=p1&_count=2"
+
+
+@pytest.fixture
+def fhir() -> Iterator[FaultyServer]:
+    with faulty_fhir_server("scripted") as server:
+        yield server
 
 
 def bundle(*resources, next_url=None):
     doc = {"resourceType": "Bundle", "type": "searchset",
            "entry": [{"resource": r} for r in resources]}
     if next_url:
-        doc["link"] = [{"relation": "self", "url": f"{BASE}/x"}, {"relation": "next", "url": next_url}]
+        doc["link"] = [{"relation": "self", "url": next_url + "-self"}, {"relation": "next", "url": next_url}]
     return doc
 
 
@@ -44,41 +54,41 @@ SERVICE = ServiceDefinition(
 )
 
 
-def client(deadline=4.0, timeout=2.0, token=TOKEN):
-    return FhirClient(BASE, access_token=token, deadline=Deadline(deadline),
+def client(base=BASE, deadline=4.0, timeout=2.0, token=TOKEN):
+    return FhirClient(base, access_token=token, deadline=Deadline(deadline),
                       settings=FhirClientSettings(timeout_s=timeout))
 
 
-def test_present_data_is_used_without_any_fetch():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        res = resolve_prefetch(SERVICE, CONTEXT, {"patient": PATIENT, "labs": bundle(obs(1))}, client(), max_pages=5)
-        assert not mock.calls
+def test_present_data_is_used_without_any_fetch(fhir):
+    prefetch = {"patient": PATIENT, "labs": bundle(obs(1))}
+    res = resolve_prefetch(SERVICE, CONTEXT, prefetch, client(fhir.base_url), max_pages=5)
+    assert fhir.requests == []
     assert res.data["patient"] == PATIENT and not res.unavailable
 
 
-def test_null_means_no_data_and_is_never_fetched():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        res = resolve_prefetch(SERVICE, CONTEXT, {"patient": PATIENT, "labs": None}, client(), max_pages=5)
-        assert not mock.calls
+def test_null_means_no_data_and_is_never_fetched(fhir):
+    prefetch = {"patient": PATIENT, "labs": None}
+    res = resolve_prefetch(SERVICE, CONTEXT, prefetch, client(fhir.base_url), max_pages=5)
+    assert fhir.requests == []
     assert res.data["labs"] is None and "labs" not in res.unavailable
 
 
-@responses.activate
-def test_missing_key_is_fetched_with_the_bearer_token():
-    responses.get(f"{BASE}/Observation?patient=p1&_count=2", json=bundle(obs(1)))
-    res = resolve_prefetch(SERVICE, CONTEXT, {"patient": PATIENT}, client(), max_pages=5)
-    sent = responses.calls[0].request
+def test_missing_key_is_fetched_with_the_bearer_token(fhir):
+    fhir.reply(LABS, json_body=bundle(obs(1)))
+    res = resolve_prefetch(SERVICE, CONTEXT, {"patient": PATIENT}, client(fhir.base_url), max_pages=5)
+    assert fhir.paths() == [LABS]
+    sent = fhir.requests[0]
     assert sent.headers["Authorization"] == f"Bearer {TOKEN}"
     assert "application/fhir+json" in sent.headers["Accept"]
     assert res.data["labs"]["entry"][0]["resource"]["id"] == "o1"
     assert res.fetched == 1
 
 
-@responses.activate
-def test_operation_outcome_means_not_available_and_is_fetched_instead():
+def test_operation_outcome_means_not_available_and_is_fetched_instead(fhir):
     outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
-    responses.get(f"{BASE}/Patient/p1", json=PATIENT)
-    res = resolve_prefetch(SERVICE, CONTEXT, {"patient": outcome, "labs": None}, client(), max_pages=5)
+    fhir.reply("Patient/p1", json_body=PATIENT)
+    prefetch = {"patient": outcome, "labs": None}
+    res = resolve_prefetch(SERVICE, CONTEXT, prefetch, client(fhir.base_url), max_pages=5)
     assert res.data["patient"] == PATIENT
 
 
@@ -94,70 +104,84 @@ def test_optional_key_without_fhir_server_is_unavailable_not_412():
     assert res.unavailable == {"labs"}
 
 
-@responses.activate
-def test_paged_prefetch_is_followed_and_bounded_by_max_pages():
-    first = bundle(obs(1), next_url=f"{BASE}/page2")
-    responses.get(f"{BASE}/page2", json=bundle(obs(2), next_url=f"{BASE}/page3"))
-    responses.get(f"{BASE}/page3", json=bundle(obs(3), next_url=f"{BASE}/page4"))
-    res = resolve_prefetch(SERVICE, CONTEXT, {"patient": PATIENT, "labs": first}, client(), max_pages=3)
+def test_paged_prefetch_is_followed_and_bounded_by_max_pages(fhir):
+    first = bundle(obs(1), next_url=f"{fhir.base_url}/page2")
+    fhir.reply("page2", json_body=bundle(obs(2), next_url=f"{fhir.base_url}/page3"))
+    fhir.reply("page3", json_body=bundle(obs(3), next_url=f"{fhir.base_url}/page4"))
+    prefetch = {"patient": PATIENT, "labs": first}
+    res = resolve_prefetch(SERVICE, CONTEXT, prefetch, client(fhir.base_url), max_pages=3)
     assert [e["resource"]["id"] for e in res.data["labs"]["entry"]] == ["o1", "o2", "o3"]
-    assert len(responses.calls) == 2  # page 4 is beyond max_pages
-    assert "link" not in res.data["labs"] or all(l["relation"] != "next" for l in res.data["labs"]["link"])
+    assert fhir.paths() == ["page2", "page3"]  # page 4 is beyond max_pages
+    assert all(link["relation"] != "next" for link in res.data["labs"].get("link", []))
 
 
-def test_next_link_to_another_origin_is_refused_and_the_token_never_leaves():
+def test_pages_reuse_one_connection(fhir):
+    """An answer read to the end gives its connection back: the next query does not connect again."""
+    fhir.reply(LABS, json_body=bundle(obs(1), next_url=f"{fhir.base_url}/page2"))
+    fhir.reply("page2", json_body=bundle(obs(2), next_url=f"{fhir.base_url}/page3"))
+    fhir.reply("page3", json_body=bundle(obs(3)))
+    res = resolve_prefetch(SERVICE, CONTEXT, {"patient": PATIENT}, client(fhir.base_url), max_pages=5)
+    assert [e["resource"]["id"] for e in res.data["labs"]["entry"]] == ["o1", "o2", "o3"]
+    assert len({r.client_port for r in fhir.requests}) == 1, [r.client_port for r in fhir.requests]
+
+
+def test_next_link_to_another_origin_is_refused_and_the_token_never_leaves(fhir):
     first = bundle(obs(1), next_url="https://evil.example.net/steal")
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        res = resolve_prefetch(SERVICE, CONTEXT, {"patient": PATIENT, "labs": first}, client(), max_pages=5)
-        assert not mock.calls
+    prefetch = {"patient": PATIENT, "labs": first}
+    res = resolve_prefetch(SERVICE, CONTEXT, prefetch, client(fhir.base_url), max_pages=5)
+    assert fhir.requests == []
     assert [e["resource"]["id"] for e in res.data["labs"]["entry"]] == ["o1"]
 
 
-@responses.activate
-def test_a_500_makes_required_data_unavailable_412_not_500():
-    responses.get(f"{BASE}/Patient/p1", status=500, body="boom")
-    with pytest.raises(PrefetchUnavailable, match="patient"):
-        resolve_prefetch(SERVICE, CONTEXT, {"labs": None}, client(), max_pages=5)
+def test_a_500_makes_required_data_unavailable_412_not_500(fhir):
+    fhir.reply("Patient/p1", status=500, body=b"boom")
+    with pytest.raises(PrefetchUnavailable, match="patient") as caught:
+        resolve_prefetch(SERVICE, CONTEXT, {"labs": None}, client(fhir.base_url), max_pages=5)
+    assert caught.value.details["keys"]["patient"] == "fetch failed: HTTP 500"
 
 
-@responses.activate
-def test_429_is_retried_once_within_the_deadline():
-    responses.get(f"{BASE}/Patient/p1", status=429, headers={"Retry-After": "0"})
-    responses.get(f"{BASE}/Patient/p1", json=PATIENT)
-    res = resolve_prefetch(SERVICE, CONTEXT, {"labs": None}, client(), max_pages=5)
-    assert res.data["patient"] == PATIENT and len(responses.calls) == 2
+def test_429_is_retried_once_within_the_deadline(fhir):
+    fhir.reply("Patient/p1", status=429, headers={"Retry-After": "0"})
+    fhir.reply("Patient/p1", json_body=PATIENT)
+    res = resolve_prefetch(SERVICE, CONTEXT, {"labs": None}, client(fhir.base_url), max_pages=5)
+    assert res.data["patient"] == PATIENT and fhir.paths() == ["Patient/p1", "Patient/p1"]
 
 
-@responses.activate
-def test_503_twice_gives_up_after_one_retry():
-    responses.get(f"{BASE}/Patient/p1", status=503)
-    responses.get(f"{BASE}/Patient/p1", status=503)
+def test_503_twice_gives_up_after_one_retry(fhir):
+    fhir.reply("Patient/p1", status=503, headers={})
+    fhir.reply("Patient/p1", status=503, headers={})
     with pytest.raises(PrefetchUnavailable):
-        resolve_prefetch(SERVICE, CONTEXT, {"labs": None}, client(), max_pages=5)
-    assert len(responses.calls) == 2
+        resolve_prefetch(SERVICE, CONTEXT, {"labs": None}, client(fhir.base_url), max_pages=5)
+    assert len(fhir.requests) == 2
 
 
-@responses.activate
-def test_timeout_and_garbage_are_unavailable():
-    responses.get(f"{BASE}/Patient/p1", body=requests.Timeout("slow"))
-    responses.get(f"{BASE}/Observation?patient=p1&_count=2", body="<html>not json</html>")
+def test_timeout_and_garbage_are_unavailable(fhir):
+    fhir.reply("Patient/p1", json_body=PATIENT, delay=2.0)
+    fhir.reply(LABS, body=b"<html>not json</html>")
     with pytest.raises(PrefetchUnavailable) as caught:
-        resolve_prefetch(SERVICE, CONTEXT, {}, client(), max_pages=5)
+        resolve_prefetch(SERVICE, CONTEXT, {}, client(fhir.base_url, timeout=0.3), max_pages=5)
     assert caught.value.details["keys"]["patient"] == "fetch failed: timed out"
 
 
-@responses.activate
-def test_a_non_fhir_json_answer_is_refused():
-    responses.get(f"{BASE}/Patient/p1", json=["not", "a", "resource"])
+def test_a_refused_connection_is_a_failed_fetch_not_a_timeout():
+    with faulty_fhir_server("ok") as gone:
+        base = gone.base_url
+    with pytest.raises(PrefetchUnavailable) as caught:
+        resolve_prefetch(SERVICE, CONTEXT, {"labs": None}, client(base), max_pages=5)
+    assert caught.value.details["keys"]["patient"] == "fetch failed: connection failed (NewConnectionError)"
+
+
+def test_a_non_fhir_json_answer_is_refused(fhir):
+    fhir.reply("Patient/p1", json_body=["not", "a", "resource"])
     with pytest.raises(PrefetchUnavailable):
-        resolve_prefetch(SERVICE, CONTEXT, {"labs": None}, client(), max_pages=5)
+        resolve_prefetch(SERVICE, CONTEXT, {"labs": None}, client(fhir.base_url), max_pages=5)
 
 
-def test_errors_never_contain_the_token():
-    with responses.RequestsMock() as mock:
-        mock.get(f"{BASE}/Patient/p1", status=401)
-        with pytest.raises(PrefetchUnavailable) as caught:
-            resolve_prefetch(SERVICE, CONTEXT, {"labs": None}, client(), max_pages=5)
+def test_errors_never_contain_the_token(fhir):
+    fhir.reply("Patient/p1", status=401, body=b"{}")
+    with pytest.raises(PrefetchUnavailable) as caught:
+        resolve_prefetch(SERVICE, CONTEXT, {"labs": None}, client(fhir.base_url), max_pages=5)
+    assert fhir.paths() == ["Patient/p1"]
     assert TOKEN not in str(caught.value.to_dict())
     assert TOKEN not in repr(client())
 

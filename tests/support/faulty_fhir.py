@@ -2,8 +2,10 @@
 
 Modes: ``hang`` (accepts, never answers), ``reset`` (closes the connection at once), ``500``,
 ``429``, ``garbage`` (200 with non-JSON), ``slow-drip`` (a byte every 0.2 s), ``page-forever``
-(every searchset has a next link to another page), ``ok`` (a fixed Patient and empty searchsets).
-Every request is recorded (method, path, headers) so tests can assert what was — or was not — sent.
+(every searchset has a next link to another page), ``ok`` (a fixed Patient and empty searchsets),
+``scripted`` (the answers a test queued with :meth:`FaultyServer.reply`, in order, per path; 404 once
+a path's queue is empty). Every request is recorded (method, path, headers) so tests can assert what
+was — or was not — sent.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 @dataclass
@@ -23,6 +26,16 @@ class Recorded:
     method: str
     path: str
     headers: dict[str, str]
+    #: The client's source port: the same port means the same (kept-alive) connection.
+    client_port: int = 0
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+    delay: float
 
 
 @dataclass
@@ -30,7 +43,19 @@ class FaultyServer:
     base_url: str
     mode: str
     requests: list[Recorded] = field(default_factory=list)
+    script: dict[str, list[Reply]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
+
+    def reply(self, path: str, *, json_body: Any = None, status: int = 200, body: bytes | None = None,
+              headers: Mapping[str, str] | None = None, delay: float = 0.0) -> None:
+        """Queue one answer for ``path`` (relative to ``base_url``, query string included)."""
+        data = body if body is not None else json.dumps(json_body).encode() if json_body is not None else b""
+        self.script.setdefault(path, []).append(Reply(status, data, dict(headers or {}), delay))
+
+    def paths(self) -> list[str]:
+        """The paths asked for, relative to ``base_url`` (query string included)."""
+        prefix = self.base_url.split("/", 3)[3]
+        return [r.path.removeprefix(f"/{prefix}/") for r in self.requests]
 
 
 def _handler(state: FaultyServer) -> type[BaseHTTPRequestHandler]:
@@ -41,8 +66,12 @@ def _handler(state: FaultyServer) -> type[BaseHTTPRequestHandler]:
             return None
 
         def do_GET(self) -> None:  # noqa: N802
-            state.requests.append(Recorded("GET", self.path, dict(self.headers.items())))
+            port = self.client_address[1]
+            state.requests.append(Recorded("GET", self.path, dict(self.headers.items()), port))
             mode = state.mode
+            if mode == "scripted":
+                self._scripted()
+                return
             if mode == "hang":
                 state._stop.wait(30)
                 return
@@ -83,12 +112,25 @@ def _handler(state: FaultyServer) -> type[BaseHTTPRequestHandler]:
                 bundle["link"] = [{"relation": "next", "url": f"{state.base_url}/page/{n}"}]
             self._send(200, json.dumps(bundle).encode())
 
-        def _send(self, status: int, body: bytes) -> None:
+        def _scripted(self) -> None:
+            path = state.paths()[-1]
+            queue = state.script.get(path)
+            if not queue:
+                self._send(404, b'{"resourceType":"OperationOutcome","issue":[{"code":"not-found"}]}')
+                return
+            reply = queue.pop(0)
+            if reply.delay and state._stop.wait(reply.delay):
+                return
+            self._send(reply.status, reply.body, reply.headers)
+
+        def _send(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/fhir+json")
             self.send_header("Content-Length", str(len(body)))
-            if status == 429:
+            if status == 429 and headers is None:
                 self.send_header("Retry-After", "0")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             with contextlib.suppress(OSError):
                 self.wfile.write(body)
