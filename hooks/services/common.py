@@ -65,9 +65,10 @@ def respond(request: HookRequest, rules: Sequence[Rule]) -> ServiceResponse:
             failed.append(finding.rule)
             continue
         (silent if facts.policy.is_silent(finding.rule) else shown).append(card)
+    skipped = len(facts.record.skipped)
     extension: dict[str, object] = {}
-    if facts.record.skipped:
-        extension["skippedResources"] = len(facts.record.skipped)
+    if skipped:
+        extension["skippedResources"] = skipped
     if facts.record.unavailable:
         extension["unavailableData"] = sorted(facts.record.unavailable)
     if failed:
@@ -76,5 +77,5 @@ def respond(request: HookRequest, rules: Sequence[Rule]) -> ServiceResponse:
         cards=tuple(shown),
         silent_cards=tuple(silent),
         extension={EXTENSION_KEY: extension} if extension else None,
-        skipped_resources=len(facts.record.skipped),
+        skipped_resources=skipped,
     )

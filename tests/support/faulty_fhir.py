@@ -52,10 +52,13 @@ class FaultyServer:
         data = body if body is not None else json.dumps(json_body).encode() if json_body is not None else b""
         self.script.setdefault(path, []).append(Reply(status, data, dict(headers or {}), delay))
 
+    def relative(self, path: str) -> str:
+        """A request path (``/fhir/Patient/p1?x=1``) relative to ``base_url`` (``Patient/p1?x=1``)."""
+        return path.removeprefix("/" + self.base_url.split("/", 3)[3] + "/")
+
     def paths(self) -> list[str]:
         """The paths asked for, relative to ``base_url`` (query string included)."""
-        prefix = self.base_url.split("/", 3)[3]
-        return [r.path.removeprefix(f"/{prefix}/") for r in self.requests]
+        return [self.relative(r.path) for r in self.requests]
 
 
 def _handler(state: FaultyServer) -> type[BaseHTTPRequestHandler]:
@@ -113,7 +116,7 @@ def _handler(state: FaultyServer) -> type[BaseHTTPRequestHandler]:
             self._send(200, json.dumps(bundle).encode())
 
         def _scripted(self) -> None:
-            path = state.paths()[-1]
+            path = state.relative(self.path)
             queue = state.script.get(path)
             if not queue:
                 self._send(404, b'{"resourceType":"OperationOutcome","issue":[{"code":"not-found"}]}')
