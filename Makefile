@@ -5,15 +5,20 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: run test venv unit integration bench soak fuzz clean
+.PHONY: run test lint venv unit integration bench soak fuzz clean
 
 ## make run: create .venv, install igcds, serve on 127.0.0.1:8080 (dev mode: no JWT, loopback only)
 run: venv
 	$(BIN)/igcds serve --dev --host $(HOST) --port $(PORT) $(if $(IGCDS_CONFIG),--config $(IGCDS_CONFIG),)
 
-## make test: create every venv and server binary the suite needs, then run the whole suite
-test: venv venv-fhir postgres-bin
+## make test: create every venv and server binary the suite needs, lint, then run the whole suite
+test: venv venv-fhir postgres-bin lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+## make lint: ruff (B, E, F, I, UP, W) over everything, mypy --strict over the three packages (STYLE.md)
+lint: venv
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/mypy --cache-dir .test-run/mypy
 
 ## make unit: the package tests only (no FHIR server; some start igcds or PostgreSQL)
 unit: venv
@@ -39,6 +44,6 @@ fuzz: venv
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/cds_service/test_fuzz.py tests/integration/test_fuzz.py tests/integration/test_fault_injection.py
 
 clean:
-	rm -rf $(VENV) .venv-fhir *.egg-info .pytest_cache data
+	rm -rf $(VENV) .venv-fhir *.egg-info .pytest_cache .test-run data
 
 include mk/infra.mk

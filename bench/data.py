@@ -160,8 +160,7 @@ def patient_resources(now: datetime | None = None) -> list[dict[str, Any]]:
     obs("2472-9", "IgM [Mass/volume] in Serum or Plasma", "laboratory", 0.25, "g/L", 701)
     obs("2466-1", "IgG subclass 1 [Mass/volume] in Serum", "laboratory", 190, "mg/dL", 365.3)
     obs("2467-9", "IgG subclass 2 [Mass/volume] in Serum", "laboratory", 60, "mg/dL", 365.4)
-    for i, (days, value, unit) in enumerate(((5.1, 0.92, "mg/dL"), (33.1, 81, "umol/L"), (89.1, 0.88, "mg/dL"),
-                                             (180.1, 0.95, "mg/dL"))):
+    for days, value, unit in ((5.1, 0.92, "mg/dL"), (33.1, 81, "umol/L"), (89.1, 0.88, "mg/dL"), (180.1, 0.95, "mg/dL")):
         obs("2160-0" if unit == "mg/dL" else "14682-9",
             "Creatinine [Mass/volume] in Serum or Plasma" if unit == "mg/dL"
             else "Creatinine [Moles/volume] in Serum or Plasma", "laboratory", value, unit, days)

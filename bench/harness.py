@@ -21,16 +21,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 RESULTS = BENCH / "results"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.support.igcds_server import RunningServer, free_port, igcds_server  # noqa: E402
+from tests.support.igcds_server import (  # noqa: E402
+    RunningServer,
+    free_port,
+    igcds_server,
+    wait_until_healthy,  # noqa: E402
+)
 from tests.support.igcds_server import stop_process_group as stop_group  # noqa: E402
-from tests.support.igcds_server import wait_until_healthy  # noqa: E402
 
 POST_LUA = BENCH / "post.lua"
 

@@ -145,7 +145,7 @@ def top_functions(app: Any, raw: bytes, calls: int, limit: int = 20) -> tuple[li
     stats = pstats.Stats(profiler)
     total = stats.total_tt  # type: ignore[attr-defined]
     rows = []
-    for (filename, line, name), (cc, nc, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+    for (filename, line, name), (_cc, nc, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
         rows.append({"function": f"{_short(filename)}:{line}({name})", "calls_per_request": nc / calls,
                      "own_ms": tt / calls * 1000, "cum_ms": ct / calls * 1000, "own_pct": 100 * tt / total})
     rows.sort(key=lambda r: r["own_ms"], reverse=True)

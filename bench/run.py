@@ -136,7 +136,7 @@ def time_queries(base_url: str, context: dict[str, Any], rounds: int) -> dict[st
     session.headers["Accept"] = "application/fhir+json"
     queries = {key: render_template(spec.template, context) for key, spec in ORDER_PREFETCH.items()}
     samples: dict[str, list[float]] = {key: [] for key in queries}
-    for key, query in queries.items():  # warm-up and sanity check
+    for query in queries.values():  # warm-up and sanity check
         response = session.get(f"{base_url}/{query}", timeout=10)
         response.raise_for_status()
     for _ in range(rounds):

@@ -19,10 +19,10 @@ from typing import Any
 
 import orjson
 
+from .addresses import is_loopback_url
 from .auth import AuthContext
 from .config import Config
 from .errors import CdsError, ConfigError, RegistryError
-from .addresses import is_loopback_url
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ def _guess_service(registry: Any, path: str, body: Any) -> str:
     if parent in registry.ids():
         return parent
     hook = body.get("hook") if isinstance(body, dict) else None
-    matches = sorted({s.id for s in registry if s.hook == hook})
+    matches: list[str] = sorted({s.id for s in registry if s.hook == hook})
     if len(matches) == 1:
         return matches[0]
     raise SystemExit(f"cannot tell which service to call for hook {hook!r}; use --service")

@@ -279,7 +279,7 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
         ]
         if missing:
             raise ConfigError(f"{where}: missing required key {missing[0]!r}")
-        return kind(**kwargs)
+        return typing.cast(Any, kind)(**kwargs)  # is_dataclass narrowed it to instance-or-class
     if origin in (types.UnionType, typing.Union):
         if value is None and type(None) in args:
             return None

@@ -102,7 +102,7 @@ class JsonFormatter(logging.Formatter):
                 out[name] = value
         if record.exc_info and record.exc_info[0] is not None:
             out["exc_type"] = record.exc_info[0].__name__
-            out["traceback"] = safe_traceback(record.exc_info)  # type: ignore[arg-type]
+            out["traceback"] = safe_traceback(record.exc_info)
         return orjson.dumps(out, default=str).decode()
 
 

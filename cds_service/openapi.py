@@ -233,7 +233,7 @@ def build_openapi(
         "description": "the CDS service id (see discovery)",
         "schema": {"type": "string", "enum": ids},
     }
-    jwt = [{"cdsHooksJwt": []}]
+    jwt: list[dict[str, list[str]]] = [{"cdsHooksJwt": []}]
     hooks_text = ", ".join(f"`{s.id}` ({s.hook})" for s in sorted(registry, key=lambda s: s.id))
     paths: dict[str, Any] = {
         "/cds-services": {

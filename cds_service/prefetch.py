@@ -96,8 +96,10 @@ def next_link(bundle: Mapping[str, Any]) -> str | None:
     if not isinstance(links, list):
         return None
     for link in links:
-        if isinstance(link, Mapping) and link.get("relation") == "next" and isinstance(link.get("url"), str):
-            return link["url"]
+        if isinstance(link, Mapping) and link.get("relation") == "next":
+            url = link.get("url")
+            if isinstance(url, str):
+                return url
     return None
 
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 __all__ = ["expand", "expand_marker", "has_markers", "is_marker"]
@@ -86,7 +86,7 @@ def _utc_seconds(now: datetime) -> datetime:
         raise TypeError(f"now must be a datetime, not {type(now).__name__}")
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware (e.g. datetime.now(timezone.utc))")
-    return now.astimezone(timezone.utc).replace(microsecond=0)
+    return now.astimezone(UTC).replace(microsecond=0)
 
 
 def _expand(value: Any, now: datetime) -> Any:

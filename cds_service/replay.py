@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .errors import ConfigError
 
@@ -152,7 +152,7 @@ class RedisReplayStore:
         self._url = url
         self.prefix = prefix
         self.clock = clock
-        self._client = None
+        self._client: Any = None
         self._pid: int | None = None
         self._lock = threading.Lock()
         try:  # parse the URL now, so a typo stops start-up; connect lazily
@@ -160,7 +160,7 @@ class RedisReplayStore:
         except ValueError as exc:
             raise ConfigError(f"[auth] replay_store: not a usable Redis URL ({exc})") from None
 
-    def _redis(self):  # type: ignore[no-untyped-def]
+    def _redis(self) -> Any:  # redis.Redis; the module is imported lazily (optional back end)
         with self._lock:
             if self._client is None or self._pid != os.getpid():
                 self._client = self._redis_module.Redis.from_url(

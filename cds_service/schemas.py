@@ -156,7 +156,7 @@ def _draft07(schema: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _compile_fast(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
-    return fastjsonschema.compile(  # type: ignore[no-any-return]
+    return fastjsonschema.compile(
         {"$schema": "http://json-schema.org/draft-07/schema#", **_draft07(schema)},
         use_default=False,  # never write into the request
         use_formats=False,  # jsonschema does not assert "format" either (none is used today)

@@ -294,7 +294,13 @@ class Store:
         self._pid = os.getpid()
         self._lock = threading.Lock()
         this = weakref.ref(self)  # the at-fork hook must not keep the store alive
-        os.register_at_fork(after_in_child=lambda: (store := this()) is not None and store._forget_engine())
+
+        def forget_engine_in_child() -> None:
+            store = this()
+            if store is not None:
+                store._forget_engine()
+
+        os.register_at_fork(after_in_child=forget_engine_in_child)
         if migrate:
             self.migrate()
 
@@ -489,7 +495,7 @@ class Store:
             .where(*card_filter, f.c.outcome == "overridden")
             .group_by(c.c.rule_id, f.c.override_system, f.c.override_code, f.c.override_comment.is_not(None))
         )
-        unmatched_filter = [f.c.card_uuid.not_in(sa.select(c.c.card_uuid))]
+        unmatched_filter: list[sa.ColumnElement[bool]] = [f.c.card_uuid.not_in(sa.select(c.c.card_uuid))]
         if since is not None:
             unmatched_filter.append(f.c.outcome_at >= since)
         if until is not None:

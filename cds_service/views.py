@@ -46,7 +46,8 @@ def read_json_body() -> Any:
 
 
 def _audience(path: str) -> str:
-    return _state().audience_base + path
+    base: str = _state().audience_base
+    return base + path
 
 
 @bp.get("/cds-services")

@@ -44,7 +44,7 @@ _SCALARS = frozenset({str, int, float, bool, list})
 def as_dict(value: object) -> Mapping[str, object]:
     """``value`` if it is a JSON object, else an empty mapping."""
     if type(value) is dict:
-        return value  # type: ignore[return-value]
+        return value
     if value is None or type(value) in _SCALARS or not isinstance(value, Mapping):
         return EMPTY
     return value
@@ -58,7 +58,7 @@ def as_list(value: object) -> list[object]:
 def as_str(value: object) -> str | None:
     """A non-empty string, stripped; None for anything else."""
     if type(value) is str or isinstance(value, str):
-        return value.strip() or None  # type: ignore[union-attr]
+        return value.strip() or None
     return None
 
 

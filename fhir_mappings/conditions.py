@@ -20,7 +20,9 @@ from .model import Code, ConditionFact
 from .valuesets import ValueSetIndex
 
 
-def concepts_of(codes: Iterable[Code], text: str | None = None, index: ValueSetIndex = CONDITION_INDEX) -> frozenset[str]:
+def concepts_of(
+    codes: Iterable[Code], text: str | None = None, index: ValueSetIndex = CONDITION_INDEX
+) -> frozenset[str]:
     """The condition concept names of ``codes`` (and keyword sets for ``text``), groupers included."""
     return index.concepts_for(codes, text)
 

@@ -66,12 +66,12 @@ def _walk(data: object, depth: int, found: list[_Entry], seen: set[tuple[str, st
                     continue
                 resource = entry.get("resource")
                 if type(resource) is dict or isinstance(resource, Mapping):
-                    inner = resource.get("resourceType")  # type: ignore[union-attr]
+                    inner = resource.get("resourceType")
                     if inner == "Bundle":
                         _walk(resource, depth + 1, found, seen, skipped)
                     elif isinstance(inner, str):
                         if inner != "OperationOutcome":
-                            _add(resource, entry.get("fullUrl"), found, seen)  # type: ignore[arg-type]
+                            _add(resource, entry.get("fullUrl"), found, seen)
                     else:
                         skipped.append(Skipped("unknown", "bundle entry is not a FHIR resource"))
                 elif resource is not None:

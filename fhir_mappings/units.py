@@ -9,9 +9,9 @@ otherwise from ``Quantity.unit`` text, and then only for exact common spellings 
 | Measure | Canonical | Accepted (UCUM code -> factor) | Source |
 |---|---|---|---|
 | IgG, IgA, IgM | mg/dL | mg/dL ×1; g/L ×100; mg/L ÷10; g/dL ×1000 | RULES.md Terms (g/L ×100, mg/L ÷10); SI prefixes |
-| weight | kg | kg ×1; g ÷1000; [lb_av] ×0.45359237 | RULES.md Terms; international avoirdupois pound (UCUM [lb_av] = 0.45359237 kg exactly) |
+| weight | kg | kg ×1; g ÷1000; [lb_av] ×0.45359237 | RULES.md Terms; avoirdupois pound (UCUM [lb_av] = 0.45359237 kg) |
 | height | cm | cm ×1; m ×100; [in_i] ×2.54 | SI prefixes; international inch (UCUM [in_i] = 2.54 cm exactly) |
-| creatinine | mg/dL | mg/dL ×1; umol/L ÷88.42 | standard conversion: creatinine molar mass 113.12 g/mol, 1 mg/dL = 88.42 µmol/L |
+| creatinine | mg/dL | mg/dL ×1; umol/L ÷88.42 | creatinine molar mass 113.12 g/mol: 1 mg/dL = 88.42 µmol/L |
 | eGFR | mL/min/{1.73_m2} | as given (mL/min/{1.73_m2}, mL/min/1.73m2, mL/min) | no conversion (RULES.md Terms) |
 | BMI | kg/m2 | as given (kg/m2) | no conversion |
 """
@@ -145,6 +145,6 @@ def duration_days(value: object) -> float | None:
     duration = as_dict(value)
     number = as_number(duration.get("value"))
     unit = as_str(duration.get("code")) or as_str(duration.get("unit"))
-    if number is None or unit not in _DURATION_DAYS:
+    if number is None or unit is None or unit not in _DURATION_DAYS:
         return None
     return number * _DURATION_DAYS[unit]

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from cds_service import Indicator, Suggestion
@@ -258,4 +258,4 @@ def order_not_first_line(facts: Facts) -> Iterator[Finding]:
 
 
 ORDER_RULES = (order_indication_missing, order_igm_deficiency_not_indicated, order_not_first_line)
-PATIENT_VIEW_RULES: tuple = ()
+PATIENT_VIEW_RULES: tuple[Callable[[Facts], Iterator[Finding]], ...] = ()

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from cds_service import Indicator
@@ -482,4 +482,4 @@ ORDER_RULES = (
     order_renal_risk,
     order_renal_baseline_missing,
 )
-PATIENT_VIEW_RULES: tuple = ()
+PATIENT_VIEW_RULES: tuple[Callable[[Facts], Iterator[Finding]], ...] = ()

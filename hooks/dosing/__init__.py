@@ -22,6 +22,9 @@ The package keeps one concern per module, read in this order:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
 from .context import DoseContext as DoseContext
 from .context import dose_context as dose_context
 from .context import is_switching as is_switching
@@ -53,4 +56,8 @@ ORDER_RULES = (
     order_scig_conversion,
     order_scig_administration,
 )
-PATIENT_VIEW_RULES: tuple = ()
+if TYPE_CHECKING:
+    from ..facts import Facts
+    from ..findings import Finding
+
+PATIENT_VIEW_RULES: tuple[Callable[[Facts], Iterator[Finding]], ...] = ()

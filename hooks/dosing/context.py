@@ -14,7 +14,7 @@ from fhir_mappings.model import MedicationFact, Route
 
 from .. import text
 from ..derive.cache import per_call
-from ..derive.igrt import doses_within, ig_doses
+from ..derive.igrt import IgDose, doses_within, ig_doses
 from ..derive.indications import Indication, Kind, order_indication, order_route
 from ..derive.weights import DosingWeight, dosing_weight
 from ..knowledge.products import Product, product
@@ -101,7 +101,7 @@ def active_iv_ig(facts: Facts) -> list[MedicationFact]:
     ]
 
 
-def _recent_iv_doses(facts: Facts) -> list:  # list[IgDose]
+def _recent_iv_doses(facts: Facts) -> list[IgDose]:
     return [d for d in doses_within(facts, int(SCIG_SWITCH_DAYS.value), Route.IV) if not d.immunomodulatory]
 
 

@@ -125,7 +125,7 @@ def order_scig_conversion(facts: Facts) -> Iterator[Finding]:
         match = abs(ordered_week - target_week) <= SCIG_MATCH_TOLERANCE.value * target_week
         calc = (
             f"{text.grams(source.grams or 0)} ÷ {text.num((source.interval_days or 0) / 7, 2)} weeks × "
-            f"{text.num(factor, 2)} = {text.grams(target_week)} per week"
+            f"{text.num(factor or 0, 2)} = {text.grams(target_week)} per week"  # factor > 0 here (target_week)
         )
         lines = header + [
             f"**Target**: {calc}.",

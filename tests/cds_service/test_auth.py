@@ -7,7 +7,6 @@ tests/integration/test_security_http.py; here each check is isolated and fast.
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import logging
 import os
@@ -18,7 +17,7 @@ import pytest
 import requests
 
 from cds_service import ConfigError, Prefetch, ServiceDefinition, create_app, load_config
-from cds_service.auth import Authenticator, AuthContext, build_authenticator, validate_auth_config
+from cds_service.auth import AuthContext, Authenticator, build_authenticator, validate_auth_config
 from cds_service.errors import Unauthorized
 from cds_service.jwks import JwksError, KeyStore, key_for, parse_jwks
 from cds_service.pipeline import fhir_server_allowed

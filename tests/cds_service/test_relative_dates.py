@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from cds_service.relative_dates import expand, expand_marker, has_markers, is_marker
 
-NOW = datetime(2026, 11, 12, 10, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 12, 10, 0, 0, tzinfo=UTC)
 
 
 class TestUnits:
@@ -50,7 +50,7 @@ class TestUnits:
         assert expand("@today", now) == "2026-11-11"
 
     def test_hours_cross_midnight(self) -> None:
-        now = datetime(2026, 1, 1, 3, 0, tzinfo=timezone.utc)
+        now = datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
         assert expand("@now-12h", now) == "2025-12-31T15:00:00Z"
 
 
@@ -58,12 +58,12 @@ class TestCalendarArithmetic:
     @pytest.mark.parametrize(
         ("now", "marker", "expected"),
         [
-            (datetime(2026, 3, 31, tzinfo=timezone.utc), "@today-1mo", "2026-02-28"),
-            (datetime(2026, 5, 31, tzinfo=timezone.utc), "@today-1mo", "2026-04-30"),
-            (datetime(2026, 1, 31, tzinfo=timezone.utc), "@today+1mo", "2026-02-28"),
-            (datetime(2026, 8, 31, 9, 15, tzinfo=timezone.utc), "@now-6mo", "2026-02-28T09:15:00Z"),
-            (datetime(2026, 12, 31, tzinfo=timezone.utc), "@today+2mo", "2027-02-28"),
-            (datetime(2026, 1, 15, tzinfo=timezone.utc), "@today-13mo", "2024-12-15"),
+            (datetime(2026, 3, 31, tzinfo=UTC), "@today-1mo", "2026-02-28"),
+            (datetime(2026, 5, 31, tzinfo=UTC), "@today-1mo", "2026-04-30"),
+            (datetime(2026, 1, 31, tzinfo=UTC), "@today+1mo", "2026-02-28"),
+            (datetime(2026, 8, 31, 9, 15, tzinfo=UTC), "@now-6mo", "2026-02-28T09:15:00Z"),
+            (datetime(2026, 12, 31, tzinfo=UTC), "@today+2mo", "2027-02-28"),
+            (datetime(2026, 1, 15, tzinfo=UTC), "@today-13mo", "2024-12-15"),
         ],
     )
     def test_month_end_is_clamped(self, now: datetime, marker: str, expected: str) -> None:
@@ -80,11 +80,11 @@ class TestCalendarArithmetic:
         ],
     )
     def test_leap_day(self, marker: str, expected: str) -> None:
-        leap = datetime(2028, 2, 29, 8, 0, tzinfo=timezone.utc)
+        leap = datetime(2028, 2, 29, 8, 0, tzinfo=UTC)
         assert expand(marker, leap) == expected
 
     def test_to_leap_day_keeps_day(self) -> None:
-        now = datetime(2028, 3, 29, tzinfo=timezone.utc)
+        now = datetime(2028, 3, 29, tzinfo=UTC)
         assert expand("@today-1mo", now) == "2028-02-29"
 
 

@@ -21,13 +21,13 @@ from tests.support.fhir_server import FhirServer
 from tests.support.fixtures import (
     bundle_resources,
     draft_paths,
-    stale_requests,
     load_patient_bundle,
     load_request,
     patient_slugs,
     prefetch_for,
     request_paths,
     resource_ids,
+    stale_requests,
     structural_problems,
 )
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator, Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -40,11 +40,11 @@ REQUESTS_DIR = FIXTURES_DIR / "requests"
 #: Reference instants used to check that ``_sort=-date`` orders do not depend on the day the
 #: markers are expanded (``@now-3mo`` vs ``@now-90d`` would): month ends, a leap day, New Year.
 ORDER_CHECK_NOWS = (
-    datetime(2026, 1, 31, 23, 30, tzinfo=timezone.utc),
-    datetime(2026, 3, 1, 0, 30, tzinfo=timezone.utc),
-    datetime(2028, 2, 29, 12, 0, tzinfo=timezone.utc),
-    datetime(2027, 12, 31, 12, 0, tzinfo=timezone.utc),
-    datetime(2026, 7, 15, 6, 0, tzinfo=timezone.utc),
+    datetime(2026, 1, 31, 23, 30, tzinfo=UTC),
+    datetime(2026, 3, 1, 0, 30, tzinfo=UTC),
+    datetime(2028, 2, 29, 12, 0, tzinfo=UTC),
+    datetime(2027, 12, 31, 12, 0, tzinfo=UTC),
+    datetime(2026, 7, 15, 6, 0, tzinfo=UTC),
 )
 
 #: Resource element holding the patient reference, per type (what the ``patient`` search param reads).
@@ -60,7 +60,7 @@ class FixtureError(ValueError):
 
 def utc_now() -> datetime:
     """The current instant, UTC, seconds precision: the ``now`` a test session expands fixtures with."""
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def _read_json(path: Path) -> Any:
@@ -175,12 +175,12 @@ def _token_matches(resource: Mapping[str, Any], element: str, value: str) -> boo
 def _epoch_lo(value: str) -> float:
     """Start of the period a FHIR date/dateTime/instant denotes, as a UTC epoch (sekmet's ``lo``)."""
     if len(value) == 4:
-        return datetime(int(value), 1, 1, tzinfo=timezone.utc).timestamp()
+        return datetime(int(value), 1, 1, tzinfo=UTC).timestamp()
     if len(value) == 7:
-        return datetime(int(value[:4]), int(value[5:7]), 1, tzinfo=timezone.utc).timestamp()
+        return datetime(int(value[:4]), int(value[5:7]), 1, tzinfo=UTC).timestamp()
     if len(value) == 10:
         d = date.fromisoformat(value)
-        return datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()
+        return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
