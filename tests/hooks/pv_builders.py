@@ -1,12 +1,14 @@
 """Clinical-vignette builders for the interactions and monitoring tests: plain model dataclasses.
 
 Everything is dated relative to ``NOW`` in whole days, so a test reads like a vignette
-("IVIG 35 g 14 days ago, weight 70 kg").
+("IVIG 35 g 14 days ago, weight 70 kg"). The clock (``NOW``, ``ago``) and the rule runners (``run``,
+``one``) are those of ``tests/hooks/builders.py``, the order-rule vocabulary, so every hooks test
+shares one "now" and one check that a rule's own summary fits the CDS Hooks limit.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 
 from fhir_mappings.model import (
     AllergyFact,
@@ -25,15 +27,12 @@ from fhir_mappings.model import (
     Sex,
 )
 from hooks.facts import Facts
-from hooks.findings import render_card
 from hooks.policy import Policy
+from tests.hooks.builders import NOW as NOW
+from tests.hooks.builders import ago as ago
+from tests.hooks.builders import one as one
+from tests.hooks.builders import run as run
 from tests.hooks.coded import concepts
-
-NOW = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
-
-
-def ago(days: float) -> datetime:
-    return NOW - timedelta(days=days)
 
 
 def patient(age: int = 40, sex: Sex = Sex.MALE, pid: str = "p1") -> PatientInfo:
@@ -273,21 +272,6 @@ def facts(
     rec: ClinicalRecord, *, hook: str = "order-sign", policy: Policy | None = None, now: datetime = NOW
 ) -> Facts:
     return Facts(rec, now, policy or Policy(), hook)
-
-
-def run(rule, f: Facts) -> list:  # noqa: ANN001
-    """Run one rule; render every finding (card-model errors) and check its own summary fits."""
-    found = list(rule(f))
-    for finding in found:
-        render_card(finding)
-        assert len(finding.summary) < 140, finding.summary
-    return found
-
-
-def one(rule, f: Facts):  # noqa: ANN001, ANN201
-    found = run(rule, f)
-    assert len(found) == 1, found
-    return found[0]
 
 
 def resource(suggestion) -> dict:  # noqa: ANN001
