@@ -172,11 +172,11 @@ def build_record(
         kind = str(resource.get("resourceType"))
         if kind not in VALIDATED_TYPES or kind in ("Patient", "Medication"):
             return
-        reason = validate_resource(resource, validation)
-        if reason is not None:
-            skipped.append(Skipped(kind, reason))
-            return
-        try:
+        try:  # validation too: a bug there, like one in a mapper, must cost one resource, not the call
+            reason = validate_resource(resource, validation)
+            if reason is not None:
+                skipped.append(Skipped(kind, reason))
+                return
             if kind in MEDICATION_TYPES:
                 fact = map_medication(resource, resolve=resolver, rxnorm_ig_codes=rxnorm_ig_codes, draft=draft)
                 if fact is not None:
@@ -236,11 +236,11 @@ def _map_patient(
     if candidate.get("resourceType") != "Patient":
         skipped.append(Skipped("Patient", "invalid Patient: not a Patient resource"))
         return None
-    reason = validate_resource(candidate, mode)
-    if reason is not None:
-        skipped.append(Skipped("Patient", reason))
-        return None
     try:
+        reason = validate_resource(candidate, mode)
+        if reason is not None:
+            skipped.append(Skipped("Patient", reason))
+            return None
         return map_patient(candidate)
     except MappingError as error:
         skipped.append(Skipped("Patient", str(error)))

@@ -128,6 +128,30 @@ def test_deeply_nested_garbage_never_raises() -> None:
     assert record.skipped
 
 
+def test_a_validation_failure_costs_one_resource_not_the_call(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Defence in depth: validation never raises by design, but were a bug to make it raise on some
+    resource, that resource is skipped and counted like a mapper failure; the rest is mapped."""
+    import fhir_mappings.record as record_module
+
+    real = record_module.validate_resource
+    healthy = build_record(patient=patient(), resources=_higm_chart())
+
+    def broken_for_conditions(resource, mode=ValidationMode.AUTO):  # type: ignore[no-untyped-def]
+        if resource.get("resourceType") in ("Condition", "Patient"):
+            raise TypeError("a bug")
+        return real(resource, mode)
+
+    monkeypatch.setattr(record_module, "validate_resource", broken_for_conditions)
+    record = build_record(patient=patient(), resources=_higm_chart())
+    assert record.patient is None and healthy.patient is not None
+    assert record.conditions == () and len(healthy.conditions) == 2
+    assert record.measurements == healthy.measurements and record.measurements
+    assert sorted((s.resource_type, s.reason) for s in record.skipped) == [
+        ("Condition", "could not map Condition"), ("Condition", "could not map Condition"),
+        ("Patient", "could not map Patient"),
+    ]
+
+
 def test_generator_that_fails_half_way() -> None:
     def resources():  # type: ignore[no-untyped-def]
         yield observation("2465-3", 650)
