@@ -7,13 +7,14 @@ policy. Rules are pure functions ``Facts -> Iterable[Finding]``; nothing else re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from cds_service import HookRequest
 from fhir_mappings import ClinicalRecord, build_record
 
+from .findings import Finding
 from .policy import Policy
 from .services.prefetch import KEY_CATEGORIES
 
@@ -25,6 +26,11 @@ class Facts:
     policy: Policy
     #: The hook being served ("order-select", "order-sign", "patient-view").
     hook: str
+
+
+#: A rule: a pure function of one call's facts to its findings (each module lists its rules in
+#: ``ORDER_RULES`` / ``PATIENT_VIEW_RULES``; ``services.common.run_rules`` runs them).
+Rule = Callable[[Facts], Iterable[Finding]]
 
 
 def facts_from_request(request: HookRequest) -> Facts:

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from cds_service import Indicator, Suggestion
@@ -29,7 +29,7 @@ from .knowledge.thresholds import ADULT_AGE, CORTICOSTEROID_DAYS, IGM_LOW
 from .suggestions import lab_order, text_lab_order
 
 if TYPE_CHECKING:
-    from .facts import Facts
+    from .facts import Facts, Rule
 
 SEED_003 = Citation("seed document 003 (first-line therapies; no primary source retrieved)")
 SIGMD_SOURCE = Citation(
@@ -258,4 +258,4 @@ def order_not_first_line(facts: Facts) -> Iterator[Finding]:
 
 
 ORDER_RULES = (order_indication_missing, order_igm_deficiency_not_indicated, order_not_first_line)
-PATIENT_VIEW_RULES: tuple[Callable[[Facts], Iterator[Finding]], ...] = ()
+PATIENT_VIEW_RULES: tuple[Rule, ...] = ()

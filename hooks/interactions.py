@@ -6,7 +6,7 @@ Rules are pure functions ``Facts -> Iterable[Finding]``. Order rules judge only
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -31,7 +31,7 @@ from .knowledge import vaccines as vk
 from .suggestions import lab_order, text_lab_order
 
 if TYPE_CHECKING:  # hooks.facts imports the services, which import this module
-    from .facts import Facts
+    from .facts import Facts, Rule
 
 _NOT_GIVEN = frozenset({"not-done", "entered-in-error", "not-taken", "cancelled", "intended"})
 
@@ -532,10 +532,10 @@ def pv_anti_cd20_hbv(facts: Facts) -> Iterator[Finding]:
 
 
 
-ORDER_RULES: tuple[Callable[[Facts], Iterator[Finding]], ...] = (
+ORDER_RULES: tuple[Rule, ...] = (
     plasma_exchange_after_ivig,
     live_vaccine,
     ig_after_live_vaccine,
     anti_cd20_hbv,
 )
-PATIENT_VIEW_RULES: tuple[Callable[[Facts], Iterator[Finding]], ...] = (pv_anti_cd20_hbv,)
+PATIENT_VIEW_RULES: tuple[Rule, ...] = (pv_anti_cd20_hbv,)

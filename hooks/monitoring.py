@@ -7,7 +7,7 @@ card. Rules stay quiet when a data category they need was unavailable (``record.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from cds_service import Indicator, SelectionBehavior, Suggestion
@@ -24,7 +24,7 @@ from .knowledge import monitoring as mk
 from .suggestions import lab_order, medication_order, text_lab_order
 
 if TYPE_CHECKING:  # hooks.facts imports the services, which import this module
-    from .facts import Facts
+    from .facts import Facts, Rule
 
 _NOT_A_PROCEDURE = frozenset({"entered-in-error", "not-done"})
 
@@ -550,8 +550,8 @@ def pv_igm_deficiency_monitor(facts: Facts) -> Iterator[Finding]:
     )
 
 
-ORDER_RULES: tuple[Callable[[Facts], Iterator[Finding]], ...] = (order_trough_due, order_trough_below_target)
-PATIENT_VIEW_RULES: tuple[Callable[[Facts], Iterator[Finding]], ...] = (
+ORDER_RULES: tuple[Rule, ...] = (order_trough_due, order_trough_below_target)
+PATIENT_VIEW_RULES: tuple[Rule, ...] = (
     pv_higm_no_igrt,
     pv_higm_no_pjp_prophylaxis,
     pv_higm_hsct,

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from cds_service import Indicator
@@ -32,7 +32,7 @@ from .knowledge.thresholds import (
 from .suggestions import lab_order
 
 if TYPE_CHECKING:
-    from .facts import Facts
+    from .facts import Facts, Rule
 
 CONTRAINDICATION = Citation(
     "Immune globulin labels: contraindicated after anaphylaxis or severe systemic reaction "
@@ -482,4 +482,4 @@ ORDER_RULES = (
     order_renal_risk,
     order_renal_baseline_missing,
 )
-PATIENT_VIEW_RULES: tuple[Callable[[Facts], Iterator[Finding]], ...] = ()
+PATIENT_VIEW_RULES: tuple[Rule, ...] = ()

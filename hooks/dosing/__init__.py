@@ -22,7 +22,6 @@ The package keeps one concern per module, read in this order:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from .context import DoseContext as DoseContext
@@ -57,7 +56,6 @@ ORDER_RULES = (
     order_scig_administration,
 )
 if TYPE_CHECKING:
-    from ..facts import Facts
-    from ..findings import Finding
+    from ..facts import Rule
 
-PATIENT_VIEW_RULES: tuple[Callable[[Facts], Iterator[Finding]], ...] = ()
+PATIENT_VIEW_RULES: tuple[Rule, ...] = ()

@@ -11,17 +11,15 @@ the same facts (the Ig doses, an order's indication and dose context, ...) is co
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 
 from cds_service import Card, CardModelError, HookRequest, ServiceResponse
 
 from ..derive.cache import call_scope
-from ..facts import Facts, facts_from_request
+from ..facts import Facts, Rule, facts_from_request
 from ..findings import Finding, render_card
 
 log = logging.getLogger("igcds.rules")
-
-Rule = Callable[[Facts], Iterable[Finding]]
 
 EXTENSION_KEY = "org.igcds.processing"
 
