@@ -25,8 +25,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import requests
-
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -35,12 +33,13 @@ from bench import data  # noqa: E402
 from bench.harness import (  # noqa: E402
     LoadResult,
     baseline_server,
+    check_answer,
+    igcds_server,
     median_result,
     require_tool,
     run_wrk,
     write_body,
 )
-from tests.support.igcds_server import igcds_server  # noqa: E402
 
 PATH = "/cds-services/ig-order-select"
 _SPEC = re.compile(r"^(igcds|baseline)@(\d+)x(\d+)(?::(.+))?$")
@@ -65,9 +64,7 @@ def start(stack: contextlib.ExitStack, kind: str, workers: int, threads: int, tr
 
 
 def _cards(base_url: str, body: dict[str, Any]) -> list[str]:
-    response = requests.post(base_url + PATH, json=body, timeout=30)
-    response.raise_for_status()
-    return [card.get("summary", "") for card in response.json().get("cards", [])]
+    return [card.get("summary", "") for card in check_answer(base_url, PATH, body).get("cards", [])]
 
 
 def main() -> int:

@@ -31,13 +31,13 @@ from tests.support.igcds_server import (  # noqa: E402
     RunningServer,
     free_port,
     igcds_server,
-    wait_until_healthy,  # noqa: E402
+    wait_until_healthy,
 )
 from tests.support.igcds_server import stop_process_group as stop_group  # noqa: E402
 
 POST_LUA = BENCH / "post.lua"
 
-__all__ = ["RunningServer", "igcds_server", "free_port", "baseline_server", "whatif_server", "cpu_seconds", "LoadResult", "run_wrk", "run_hey",
+__all__ = ["RunningServer", "igcds_server", "check_answer", "free_port", "baseline_server", "whatif_server", "cpu_seconds", "LoadResult", "run_wrk", "run_hey",
            "machine_info", "rss_kb", "process_tree", "require_tool", "median_result", "write_body"]
 
 
@@ -51,6 +51,17 @@ def require_tool(name: str) -> str:
 # ----------------------------------------------------------------------------------------------
 # Servers
 # ----------------------------------------------------------------------------------------------
+
+def check_answer(base_url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The server's answer to ``body``; stops the script unless it is a 200 (a benchmark of errors
+    would measure nothing)."""
+    import requests
+
+    response = requests.post(base_url + path, json=body, timeout=30)
+    if response.status_code != 200:
+        raise SystemExit(f"{base_url}{path} answered {response.status_code}: {response.text[:1000]}")
+    return response.json()  # type: ignore[no-any-return]
+
 
 @dataclass
 class BaselineServer:

@@ -43,6 +43,7 @@ from bench.harness import (  # noqa: E402
     RESULTS,
     LoadResult,
     baseline_server,
+    check_answer,
     igcds_server,
     machine_info,
     median_result,
@@ -58,13 +59,6 @@ TARGET_P95_MS = 25.0
 TARGET_P99_MS = 50.0
 TARGET_RATIO = 0.4
 TARGET_FHIR_MARGIN_MS = 25.0
-
-
-def check_answer(base_url: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = requests.post(base_url + PATH, json=body, timeout=30)
-    if response.status_code != 200:
-        raise SystemExit(f"{base_url}{PATH} answered {response.status_code}: {response.text[:1000]}")
-    return response.json()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -83,12 +77,12 @@ def bench_full(args: argparse.Namespace) -> dict[str, Any]:
         if args.what_if:
             servers.append((f"what-if {args.what_if}",
                             stack.enter_context(whatif_server(args.what_if, workers=args.workers, threads=args.threads))))
-        document = check_answer(svc.base_url, body)
-        check_answer(base.base_url, body)
+        document = check_answer(svc.base_url, PATH, body)
+        check_answer(base.base_url, PATH, body)
         print(f"service answer: {len(document['cards'])} cards: "
               + "; ".join(c.get("summary", "")[:60] for c in document["cards"]), flush=True)
         if args.what_if:
-            other = check_answer(servers[2][1].base_url, body)
+            other = check_answer(servers[2][1].base_url, PATH, body)
             assert [c["summary"] for c in other["cards"]] == [c["summary"] for c in document["cards"]], \
                 "the what-if server must answer exactly like igcds"
         for _, server in servers:  # warm-up: imports, first-call caches, connection pools
@@ -206,7 +200,7 @@ def bench_no_prefetch(args: argparse.Namespace) -> dict[str, Any]:
         config = {"fhir": {"allowed_servers": [fhir.base_url], "timeout_s": 2.0, "deadline_s": 4.0}}
         runs: list[LoadResult] = []
         with igcds_server(config, dev=True, workers=args.workers, threads=args.threads) as svc:
-            document = check_answer(svc.base_url, body)
+            document = check_answer(svc.base_url, PATH, body)
             run_wrk(svc.base_url, PATH, body_file, connections=1, seconds=min(3.0, args.seconds), label="warmup")
             for rep in range(args.repeats):
                 result = run_wrk(svc.base_url, PATH, body_file, connections=1, seconds=args.seconds,
