@@ -11,10 +11,7 @@ if [[ ! -x "${PG_BIN}/postgres" ]]; then
         echo "postgres-bin: ${PG_BIN}/postgres is missing; run as root: apt-get install -y postgresql-15" >&2
         exit 1
     fi
-    echo "postgres-bin: installing postgresql-15" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update
-    apt-get install -y --no-install-recommends postgresql-15
+    bash "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" postgresql-15
 fi
 
 if ! id -u postgres >/dev/null 2>&1; then
