@@ -75,6 +75,13 @@ _EXCLUDED_WORDS = re.compile(
     r"|\bvaccinia\b|\bthymocyte\b|\blymphocyte\b"
 )
 _GLOBULIN = re.compile(r"globulin")
+#: Globulins that are not ACIP "antibody-containing products" (order-ig-after-live-vaccine): anti-D (ACIP:
+#: postpartum anti-D does not delay measles/varicella vaccination; RULES.md names) and the animal
+#: anti-thymocyte/anti-lymphocyte globulins (not in the ACIP antibody-product interval table).
+_NOT_ANTIBODY_CONTAINING = re.compile(
+    r"\banti[- ]?d\b|\brh[o0]\s*\(\s*d\s*\)|\bwinrho\b|\brhogam\b|\brhophylac\b"
+    r"|\bthymocyte\b|\blymphocyte\b|\bthymoglobulin\b|\batgam\b"
+)
 
 
 def _rx(*codes: str) -> frozenset[tuple[str, str]]:
@@ -256,6 +263,17 @@ def _classify(
         classes.add(MedClass.IMMUNE_GLOBULIN)
     if excluded:
         classes.add(MedClass.IG_EXCLUDED)
+    # ACIP antibody-containing products: human Ig of any kind, recognised as Ig or named as a globulin
+    # (an ATC code alone is not enough: J06B also holds monoclonals such as palivizumab, which ACIP
+    # says do not interfere), but not anti-D or anti-thymocyte/anti-lymphocyte globulin.
+    named_globulin = (
+        (CVX, "86") in keys
+        or _GLOBULIN.search(text) is not None
+        or _EXCLUDED_BRANDS.search(text) is not None
+        or any(_ndc_lookup(n, _NDC_EXCLUDED) for n in ndc)
+    )
+    if (ig or (excluded and named_globulin)) and _NOT_ANTIBODY_CONTAINING.search(text) is None:
+        classes.add(MedClass.ANTIBODY_CONTAINING)
     live_text_ok = not globulin and _NON_LIVE.search(text) is None
     for drug_set in DRUG_SETS:
         by_name, by_vaccine_name = _COMPILED[drug_set.med_class]

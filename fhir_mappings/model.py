@@ -153,6 +153,7 @@ class MedClass(StrEnum):
 
     IMMUNE_GLOBULIN = "immune-globulin"          # normal human Ig for IV/SC use
     IG_EXCLUDED = "ig-excluded"                  # anti-D, hyperimmune, ATG, IM Ig: never an Ig order
+    ANTIBODY_CONTAINING = "antibody-containing"  # any human Ig (IV, SC, IM, hyperimmune) but anti-D (ACIP)
     TMP_SMX = "tmp-smx"
     PJP_PROPHYLAXIS = "pjp-prophylaxis"          # TMP-SMX, dapsone, atovaquone, pentamidine
     ANTI_CD20 = "anti-cd20"

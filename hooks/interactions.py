@@ -302,8 +302,17 @@ def _given_vaccines(facts: Facts) -> list[MedicationFact]:
 
 
 def ig_after_live_vaccine(facts: Facts) -> Iterator[Finding]:
-    """Ig order within 14 days (inclusive) after a measles- or varicella-containing vaccine."""
-    ig_orders = [o for o in facts.record.orders_to_judge() if isinstance(o, MedicationFact) and o.is_ig]
+    """Immune globulin order within 14 days (inclusive) after a measles- or varicella-containing vaccine.
+
+    Every antibody-containing product counts — IV, SC, IM or hyperimmune — but not anti-D (RULES.md
+    ``order-ig-after-live-vaccine``; ACIP), so this rule reads ``MedClass.ANTIBODY_CONTAINING``, not
+    ``is_ig`` (which excludes IM and hyperimmune globulins from the Ig-order rules).
+    """
+    ig_orders = [
+        o
+        for o in facts.record.orders_to_judge()
+        if isinstance(o, MedicationFact) and MedClass.ANTIBODY_CONTAINING in o.classes
+    ]
     if not ig_orders:
         return
     window = vk.IG_AFTER_VACCINE_WINDOW_DAYS
@@ -321,13 +330,15 @@ def ig_after_live_vaccine(facts: Facts) -> Iterator[Finding]:
     weight = igrt.weight_on_or_before(facts.record, facts.now)
     for order in ig_orders:
         per_kg = None
-        if order.dose is not None:
+        if order.dose is not None and order.is_ig:  # the mg/kg bands are those of normal human Ig (IGIV)
             per_kg = order.dose.mg_per_kg(weight.value if weight is not None else None)
         if per_kg is not None:
             band = vk.deferral_band(per_kg)
             interval = f"{band.months} months after this Ig ({text.mg_per_kg(per_kg)})"
-        else:
+        elif order.is_ig:
             interval = "the CDC interval after this Ig (8–11 months by dose)"
+        else:
+            interval = "the interval the CDC table gives for this product and dose"
         summary = (
             f"Ig ordered {ago} days after {vname} ({text.day(vaccine.when)}): vaccine response may be blunted"
         )

@@ -209,3 +209,38 @@ def test_allergy_substances_naming_immune_globulin() -> None:
     assert names_immune_globulin([], "rho(d) immune globulin")
     assert not names_immune_globulin([], "anti-thymocyte globulin")
     assert not names_immune_globulin([], "penicillin")
+
+
+_ANTI_D = ("WinRho SDF", "Rho(D) immune globulin", "RhoGAM", "Rhophylac", "anti-D immunoglobulin")
+_ANTI_LYMPHOCYTE = ("anti-thymocyte globulin (rabbit)", "Thymoglobulin", "Atgam",
+                    "lymphocyte immune globulin, anti-thymocyte globulin (equine)")
+
+
+@pytest.mark.parametrize(
+    ("name", "codes", "route", "antibody_containing"),
+    [
+        ("Privigen", (), None, True),
+        ("Hizentra", (), Route.SC, True),
+        ("", (Code(ATC, "J06BA02"),), None, True),
+        ("immune globulin", (Code(CVX, "86"),), None, True),
+        ("", (Code(CVX, "86"),), None, True),
+        ("GamaSTAN", (), None, True),
+        ("", (Code(NDC, "13533-0635-12"),), None, True),
+        ("immune globulin", (), Route.IM, True),
+        ("Hepatitis B immune globulin", (), None, True),
+        ("HyperRAB", (), None, True),
+        ("VariZIG", (), None, True),
+        ("CytoGam", (), None, True),
+        ("BabyBIG", (), None, True),
+        ("immune globulin", (Code(ATC, "J06BB04"),), None, True),
+        # An ATC code alone is not a globulin: J06B also holds monoclonals (palivizumab: ACIP, no interval).
+        ("palivizumab", (Code(ATC, "J06BB16"),), Route.IM, False),
+        ("Varicella vaccine", (), None, False),
+        *[(name, (), None, False) for name in _ANTI_D + _ANTI_LYMPHOCYTE],
+    ],
+)
+def test_antibody_containing_products_are_every_human_ig_but_anti_d(
+    name: str, codes: tuple[Code, ...], route: Route | None, antibody_containing: bool
+) -> None:
+    """RULES.md ``order-ig-after-live-vaccine``: IV, SC, IM or hyperimmune Ig, not anti-D (ACIP)."""
+    assert (MedClass.ANTIBODY_CONTAINING in _classes(name, *codes, route=route)) is antibody_containing

@@ -35,6 +35,8 @@ from hooks.policy import Policy
 from tests.hooks.coded import concepts
 
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
+#: The classes the mapper gives a normal human Ig product (``fhir_mappings.drugs.classify_drug``).
+IG_CLASSES = frozenset({MedClass.IMMUNE_GLOBULIN, MedClass.ANTIBODY_CONTAINING})
 
 
 def ago(days: float) -> datetime:
@@ -175,7 +177,7 @@ def ig_order(
     reason: Iterable[str] = (),
     id: str = "ivig-1",
     name: str | None = None,
-    classes: frozenset[MedClass] = frozenset({MedClass.IMMUNE_GLOBULIN}),
+    classes: frozenset[MedClass] = IG_CLASSES,
     draft: bool = True,
     status: str = "draft",
     days_ago: float = 0,
@@ -228,7 +230,7 @@ def ig_given(
     return MedicationFact(
         "MedicationAdministration",
         id or f"adm-{days_ago}",
-        frozenset({MedClass.IMMUNE_GLOBULIN}),
+        IG_CLASSES,
         product or "immune globulin",
         (),
         "completed",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from fhir_mappings.drugs import classify_drug
 from fhir_mappings.model import (
     AllergyFact,
     ClinicalRecord,
@@ -28,6 +29,7 @@ from fhir_mappings.model import (
 )
 from hooks.facts import Facts
 from hooks.policy import Policy
+from tests.hooks.builders import IG_CLASSES
 from tests.hooks.builders import NOW as NOW
 from tests.hooks.builders import ago as ago
 from tests.hooks.builders import one as one
@@ -88,7 +90,7 @@ def ig_given(
     return MedicationFact(
         source,
         rid or f"adm-{days}",
-        frozenset({MedClass.IMMUNE_GLOBULIN}),
+        IG_CLASSES,
         "Privigen",
         (),
         status,
@@ -112,7 +114,7 @@ def ig_request(
     return MedicationFact(
         "MedicationRequest",
         rid,
-        frozenset({MedClass.IMMUNE_GLOBULIN}),
+        IG_CLASSES,
         "Privigen",
         (),
         status,
@@ -140,7 +142,7 @@ def ig_draft(
     return MedicationFact(
         "MedicationRequest",
         rid,
-        frozenset({MedClass.IMMUNE_GLOBULIN}),
+        IG_CLASSES,
         "Privigen",
         (),
         "draft",
@@ -150,6 +152,15 @@ def ig_draft(
         dose=dose,
         reason_concepts=reason,
         draft=True,
+    )
+
+
+def globulin_draft(name: str, *, route: Route = Route.IM, rid: str = "globulin-draft") -> MedicationFact:
+    """A draft order for any globulin product, classified by its name as the mapper does
+    (``fhir_mappings.drugs.classify_drug``): hyperimmune, IM, anti-D, anti-thymocyte..."""
+    profile = classify_drug((), name.lower(), route=route)
+    return MedicationFact(
+        "MedicationRequest", rid, profile.classes, name, (), "draft", NOW, route=route, draft=True
     )
 
 

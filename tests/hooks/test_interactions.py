@@ -19,6 +19,7 @@ from tests.hooks.pv_builders import (
     concepts,
     condition,
     facts,
+    globulin_draft,
     ig_draft,
     ig_given,
     ig_request,
@@ -235,6 +236,53 @@ def test_ig_order_within_14_days_after_mmr(days: int, fires: bool) -> None:
 
 def test_ig_after_a_non_measles_live_vaccine_is_quiet() -> None:
     f = facts(record(medications=[vaccine_given(3, "yellow-fever")], drafts=[ig_draft()]))
+    assert run(ix.ig_after_live_vaccine, f) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "route"),
+    [
+        ("immune globulin (human) intramuscular", Route.IM),  # IM Ig (hepatitis A / measles prophylaxis)
+        ("GamaSTAN S/D", Route.IM),
+        ("hepatitis B immune globulin (human)", Route.IM),
+        ("HyperRAB (rabies immune globulin)", Route.IM),
+        ("VariZIG", Route.IM),
+        ("tetanus immune globulin", Route.IM),
+        ("cytomegalovirus immune globulin intravenous", Route.IV),
+        ("Hizentra", Route.SC),
+    ],
+)
+def test_any_immune_globulin_after_varicella_vaccine_gets_the_card(name: str, route: Route) -> None:
+    # A 20-month-old given varicella vaccine 5 days ago, now exposed: any antibody-containing product
+    # may neutralise the vaccine virus (ACIP), not only IV/SC Ig orders.
+    f = facts(record(medications=[vaccine_given(5, "varicella")], drafts=[globulin_draft(name, route=route)]))
+    card = one(ix.ig_after_live_vaccine, f)
+    assert card.about == "MedicationRequest/globulin-draft" and "5 days after varicella vaccine" in card.summary
+    if route is Route.SC:
+        assert "8–11 months by dose" in card.detail
+    else:
+        assert "the interval the CDC table gives for this product and dose" in card.detail
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["RhoGAM", "Rho(D) immune globulin (human)", "anti-D immunoglobulin", "WinRho SDF", "Rhophylac"],
+)
+def test_anti_d_after_mmr_is_quiet(name: str) -> None:
+    # Postpartum anti-D with MMR the same week: ACIP says anti-D does not delay vaccination.
+    f = facts(record(medications=[vaccine_given(2)], drafts=[globulin_draft(name)]))
+    assert run(ix.ig_after_live_vaccine, f) == []
+
+
+@pytest.mark.parametrize("name", ["Thymoglobulin", "anti-thymocyte globulin (rabbit)", "Atgam"])
+def test_anti_thymocyte_globulin_after_mmr_is_quiet(name: str) -> None:
+    # Animal anti-lymphocyte globulins are not in the ACIP antibody-containing product table.
+    f = facts(record(medications=[vaccine_given(2)], drafts=[globulin_draft(name, route=Route.IV)]))
+    assert run(ix.ig_after_live_vaccine, f) == []
+
+
+def test_hyperimmune_globulin_15_days_after_mmr_is_quiet() -> None:
+    f = facts(record(medications=[vaccine_given(15)], drafts=[globulin_draft("HyperRAB")]))
     assert run(ix.ig_after_live_vaccine, f) == []
 
 
