@@ -42,12 +42,18 @@ def _drug(order: MedicationFact) -> str:
     return "SCIG" if order_route(order) is Route.SC else "IVIG"
 
 
+def indication_missing(facts: Facts, order: MedicationFact) -> bool:
+    """``order-indication-missing`` fires for ``order``: no indication from the order or the active
+    conditions, and the conditions could be read (unread conditions are not reported missing)."""
+    if order_indication(facts, order) is not None:
+        return False
+    return bool(order.reason_concepts) or facts.record.has("conditions")
+
+
 def order_indication_missing(facts: Facts) -> Iterator[Finding]:
     for order in ig_orders(facts):
-        if order_indication(facts, order) is not None:
+        if not indication_missing(facts, order):
             continue
-        if not order.reason_concepts and not facts.record.has("conditions"):
-            continue  # the conditions could not be read: not reported missing
         regimen_less = sorted(
             {
                 LABELS[c]

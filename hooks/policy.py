@@ -70,6 +70,14 @@ class Policy:
     higm_usual_low_mg_kg: float = 300.0
     sigmd_usual_low_mg_kg: float = 400.0
     sigmd_usual_high_mg_kg: float = 600.0
+    #: SCIG loading regimen (RULES.md Resolved details "SCIG loading regimen"; seed document 003 — no
+    #: primary source found; site policy): an SC replacement order given daily for at most
+    #: ``scig_loading_max_days`` days at ``scig_loading_mg_kg_per_day`` (± ``scig_loading_tolerance``,
+    #: a fraction), for a patient not on IgRT and not switching from IV, is a loading course that
+    #: neither the weekly SC ranges nor the SC interval rule judge. 0 days turns the exemption off.
+    scig_loading_mg_kg_per_day: float = 150.0
+    scig_loading_max_days: int = 5
+    scig_loading_tolerance: float = 0.10
 
     def is_silent(self, rule_id: str) -> bool:
         return self.mode == "silent" or rule_id in self.silent_rules

@@ -6,8 +6,10 @@
 
 All dose arithmetic is in mg/kg of the dosing weight (``derive.weights``): per administration, per day
 (administrations per day from the interval), per week for SC (dose × 7 ÷ interval days) and per
-stated course (``timing.repeat.count`` or frequency × ``boundsDuration``). Suggested doses are safe by
-construction: a candidate dose is re-checked against every limit of the regimen before it is offered.
+stated course (``timing.repeat.count`` or frequency × the bounded days of ``boundsDuration`` or
+``boundsPeriod``). Suggested doses are safe by construction: a candidate dose is re-checked against
+every limit of the regimen before it is offered. An order without an indication is judged only against
+the envelope of every regimen, and never gets a suggestion.
 
 The package keeps one concern per module, read in this order:
 

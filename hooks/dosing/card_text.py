@@ -6,12 +6,17 @@ several rules describe the same order, so the phrases are written once here.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fhir_mappings.model import Route
 
 from .. import text
 from ..catalog import Citation
 from ..knowledge.regimens import Range, Regimen
 from .context import DoseContext
+
+if TYPE_CHECKING:
+    from ..facts import Facts
 
 
 def per_kg_text(value: float, regimen: Regimen | None, unit: str = "mg/kg") -> str:
@@ -81,6 +86,19 @@ def computed_lines(ctx: DoseContext) -> list[str]:
             f"{text.g_per_kg(plan.course_total)}{days}"
         )
     return lines
+
+
+def order_lines(facts: Facts, ctx: DoseContext) -> list[str]:
+    """The head every dose card shares: the order, its indication, the dosing weight, the computed dose."""
+    assert ctx.weight is not None
+    return [
+        f"**Order**: {ordered_text(ctx)}",
+        indication_line(ctx),
+        f"**Dosing weight**: {ctx.weight.describe(facts)}",
+        "",
+        "**Computed dose**",
+        *computed_lines(ctx),
+    ]
 
 
 def citation_text(c: Citation) -> str:

@@ -1,8 +1,10 @@
 """What the dosing rules need to know about one Ig order, read once from the record.
 
 ``DoseContext`` gathers the route, product, indication, dosing weight, regimen and dose plan of an order,
-and whether its dose limits apply at all: not during the HyQvia ramp-up and not for an SC order that
-switches from IV Ig (``order-scig-conversion`` handles that one).
+and whether its dose limits apply at all: not during the HyQvia ramp-up, not for an SC order that
+switches from IV Ig (``order-scig-conversion`` handles that one) and not for an SCIG loading course.
+An order without an indication (``order-indication-missing`` fires) has no regimen but an
+``envelope``: the range of every regimen, which only a grossly wrong dose leaves.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from fhir_mappings.model import MedicationFact, Route
 
 from .. import text
 from ..derive.cache import per_call
-from ..derive.igrt import IgDose, doses_within, ig_doses
+from ..derive.igrt import IgDose, doses_within, ig_doses, on_igrt
 from ..derive.indications import Indication, Kind, order_indication, order_route
 from ..derive.weights import DosingWeight, dosing_weight
+from ..indications import indication_missing
 from ..knowledge.products import Product, product
-from ..knowledge.regimens import Regimen, regimen_for
+from ..knowledge.regimens import Regimen, no_indication_envelope, regimen_for
 from ..knowledge.thresholds import HYQVIA_RAMP_UP_DAYS, SCIG_SWITCH_DAYS
 from .plan import Plan, plan_of
 
@@ -37,6 +40,10 @@ class DoseContext:
     plan: Plan | None
     switching: bool
     ramp_up: bool
+    #: An SCIG loading course (RULES.md Resolved details; site policy): no weekly range, no interval rule.
+    loading: bool = False
+    #: Without an indication (``order-indication-missing`` fires): the envelope of every regimen.
+    envelope: Regimen | None = None
 
     @property
     def hyqvia(self) -> bool:
@@ -60,14 +67,21 @@ class DoseContext:
 
     @property
     def dose_checkable(self) -> bool:
-        """Dose limits apply: weight, regimen and dose known; not in HyQvia ramp-up or an IV-to-SC switch."""
+        """Dose limits apply: weight, regimen and dose known; not in HyQvia ramp-up, an IV-to-SC switch or
+        an SCIG loading course."""
         return (
             self.weight is not None
             and self.regimen is not None
             and self.plan is not None
             and not self.ramp_up
             and not (self.switching and self.route is Route.SC)
+            and not self.loading
         )
+
+    @property
+    def envelope_checkable(self) -> bool:
+        """No indication, but weight and dose known (and not in HyQvia ramp-up): judge the envelope."""
+        return self.envelope is not None and self.weight is not None and self.plan is not None and not self.ramp_up
 
 
 def hyqvia_ramp_up(facts: Facts, order: MedicationFact) -> bool:
@@ -112,6 +126,34 @@ def is_switching(facts: Facts, order: MedicationFact, indication: Indication | N
     return bool(_recent_iv_doses(facts) or active_iv_ig(facts))
 
 
+def scig_loading(facts: Facts, order: MedicationFact, indication: Indication | None, plan: Plan | None) -> bool:
+    """An SCIG loading course (RULES.md Resolved details "SCIG loading regimen"; seed document 003 — site
+    policy): an SC replacement order (not HyQvia) given daily for at most ``scig_loading_max_days`` days
+    (``count``, or the bounded days of ``boundsDuration``/``boundsPeriod``) at ``scig_loading_mg_kg_per_day``
+    (± ``scig_loading_tolerance``), for a patient not on IgRT and not switching from IV."""
+    policy = facts.policy
+    timing = order.timing
+    if (
+        order_route(order) is not Route.SC
+        or order.product == "hyqvia"
+        or indication is None
+        or not indication.replacement
+        or plan is None
+        or timing is None
+        or timing.interval_days is None
+        or abs(timing.interval_days - 1) > 1e-9
+    ):
+        return False
+    days = policy.scig_loading_max_days
+    short = (timing.count is not None and 0 < timing.count <= days) or (
+        timing.bounds_days is not None and 0 < timing.bounds_days <= days
+    )
+    target = policy.scig_loading_mg_kg_per_day
+    if not short or abs(plan.per_day - target) > policy.scig_loading_tolerance * target + 1e-9:
+        return False
+    return not on_igrt(facts) and not is_switching(facts, order, indication)
+
+
 @per_call
 def dose_context(facts: Facts, order: MedicationFact) -> DoseContext:
     """What the dosing rules read about ``order``; several rules judge the same order, so once per call."""
@@ -128,6 +170,11 @@ def dose_context(facts: Facts, order: MedicationFact) -> DoseContext:
             policy=facts.policy,
         )
     plan = plan_of(order, weight.kg) if weight is not None else None
+    envelope = (
+        no_indication_envelope(sc_weekly=route is Route.SC and not hyqvia)
+        if indication is None and indication_missing(facts, order)
+        else None
+    )
     return DoseContext(
         order,
         route,
@@ -138,4 +185,6 @@ def dose_context(facts: Facts, order: MedicationFact) -> DoseContext:
         plan,
         is_switching(facts, order, indication),
         hyqvia_ramp_up(facts, order),
+        scig_loading(facts, order, indication, plan),
+        envelope,
     )

@@ -1,8 +1,10 @@
 """Dose-range rules for Ig orders: ``order-dose-out-of-range`` and ``order-dose-atypical``.
 
 Out of range: the dose breaks a hard or course limit of the regimen (warning, with a safe suggested dose
-where one exists). Atypical: within the limits but outside the usual replacement range, and no reason on
-record justifies a higher dose (info).
+where one exists; an overdose goes back to the usual range, or to the hard upper limit when a reason that
+justifies a higher replacement dose is on record). An order without an indication is judged against the
+envelope of every regimen, and outside it gets the warning without a suggestion. Atypical: within the
+limits but outside the usual replacement range, and no reason on record justifies a higher dose (info).
 """
 
 from __future__ import annotations
@@ -20,15 +22,7 @@ from ..findings import Finding
 from ..knowledge.regimens import JUSTIFYING_REASONS, Basis, regimen_group
 from ..knowledge.thresholds import TROUGH_JUSTIFY_DAYS, UNIT_ERROR_FACTOR
 from ..suggestions import update_dose
-from .card_text import (
-    citation_text,
-    computed_lines,
-    indication_line,
-    interval_text,
-    ordered_text,
-    per_kg_text,
-    range_per_kg_text,
-)
+from .card_text import citation_text, interval_text, order_lines, per_kg_text, range_per_kg_text
 from .context import DoseContext, dose_context
 from .limits import Violation, suggest_dose, violations
 
@@ -39,6 +33,12 @@ if TYPE_CHECKING:
 def order_dose_out_of_range(facts: Facts) -> Iterator[Finding]:
     for order in ig_orders(facts):
         ctx = dose_context(facts, order)
+        if ctx.envelope_checkable:
+            assert ctx.plan is not None and ctx.envelope is not None
+            outside = violations(ctx.envelope, ctx.plan)
+            if outside:
+                yield _no_indication_finding(facts, ctx, outside[0])
+            continue
         if not ctx.dose_checkable:
             continue
         assert ctx.plan is not None and ctx.regimen is not None and ctx.weight is not None
@@ -46,6 +46,49 @@ def order_dose_out_of_range(facts: Facts) -> Iterator[Finding]:
         if not found:
             continue
         yield _out_of_range_finding(facts, ctx, found)
+
+
+def _no_indication_finding(facts: Facts, ctx: DoseContext, v: Violation) -> Finding:
+    """Outside the envelope of every regimen, no indication: the card, never a suggestion (RULES.md
+    Resolved details "Ig order without an indication": without an indication there is no safe target)."""
+    envelope, plan, weight = ctx.envelope, ctx.plan, ctx.weight
+    assert envelope is not None and plan is not None and weight is not None
+    weekly = envelope.basis is Basis.WEEK
+    unit = "mg/kg/week" if weekly else "mg/kg"
+    grams = f" {text.grams(ctx.grams)}" if ctx.grams is not None else ""
+    interval = f" {interval_text(plan.interval_days)}" if weekly else ""
+    edge = "ceiling" if v.above else "floor"
+    summary = (
+        f"{ctx.drug}{grams}{interval} = {per_kg_text(v.value, None, unit)}: {'above' if v.above else 'below'} "
+        f"the {per_kg_text(v.edge, None, unit)} {edge} of any {'SC ' if weekly else ''}regimen "
+        "(no indication found)"
+    )
+    lines = [
+        *order_lines(facts, ctx),
+        "",
+        f"**No indication found**, so no regimen can judge this dose; it is judged against the envelope of "
+        f"every {'SC' if weekly else 'IV (and HyQvia)'} regimen instead: {envelope.hard_text} — "
+        f"{citation_text(envelope.hard_source)}.",
+        f"- {'per week' if weekly else 'per administration'}: {per_kg_text(v.value, None, unit)}, "
+        f"{'above' if v.above else 'below'} that envelope.",
+        "",
+        "**No dose is suggested**: without an indication there is no safe target dose. State the indication "
+        "on the order; its regimen then judges the dose (and suggests one where needed).",
+    ]
+    if v.unit_error():
+        lines += [
+            "",
+            f"The ordered dose is more than {text.num(UNIT_ERROR_FACTOR.value)} times the ceiling (or less "
+            "than a third of the floor): a probable unit, decimal or product error — check product and unit.",
+        ]
+    return Finding(
+        "order-dose-out-of-range",
+        Indicator.WARNING,
+        summary,
+        "\n".join(lines),
+        about=ctx.order.reference,
+        source=envelope.hard_source,
+    )
 
 
 def _violation_summary(ctx: DoseContext, v: Violation) -> str:
@@ -88,14 +131,14 @@ def _violation_summary(ctx: DoseContext, v: Violation) -> str:
 def _out_of_range_finding(facts: Facts, ctx: DoseContext, found: list[Violation]) -> Finding:
     regimen, plan, weight = ctx.regimen, ctx.plan, ctx.weight
     assert regimen is not None and plan is not None and weight is not None
-    suggested = suggest_dose(regimen, plan, found, weight.kg, facts.policy)
+    reasons = (
+        justifying_reasons(facts, ctx.indication)
+        if regimen.replacement and ctx.indication is not None and any(v.above for v in found)
+        else []
+    )
+    suggested = suggest_dose(regimen, plan, found, weight.kg, facts.policy, justified=bool(reasons))
     lines = [
-        f"**Order**: {ordered_text(ctx)}",
-        indication_line(ctx),
-        f"**Dosing weight**: {weight.describe(facts)}",
-        "",
-        "**Computed dose**",
-        *computed_lines(ctx),
+        *order_lines(facts, ctx),
         "",
         "**Outside the limits**",
         *[
@@ -118,6 +161,12 @@ def _out_of_range_finding(facts: Facts, ctx: DoseContext, found: list[Violation]
             f"({per_kg_text(suggested.per_admin, regimen)}): {suggested.reason}. "
             "It passes every limit above.",
         ]
+        if reasons:
+            lines += [
+                "",
+                "**Brought back to the hard limit, not to the usual range**: a dose above the usual range "
+                f"is justified by {'; '.join(reasons)} (on record).",
+            ]
         label = (
             f"Change dose to {text.grams(suggested.grams)} "
             f"({per_kg_text(suggested.per_admin, regimen)})"
@@ -241,12 +290,7 @@ def order_dose_atypical(facts: Facts) -> Iterator[Finding]:
             )
         detail = "\n".join(
             [
-                f"**Order**: {ordered_text(ctx)}",
-                indication_line(ctx),
-                f"**Dosing weight**: {ctx.weight.describe(facts)}",
-                "",
-                "**Computed dose**",
-                *computed_lines(ctx),
+                *order_lines(facts, ctx),
                 "",
                 f"**Usual range** ({regimen.title}): {regimen.usual_text} — "
                 f"{citation_text(regimen.usual_source)}."

@@ -1,7 +1,7 @@
 """``order-interval-out-of-range``: a replacement Ig interval outside the regimen's expected interval.
 
-Checked for replacement indications only, and not during the HyQvia ramp-up; HyQvia is checked like IV
-replacement.
+Checked for replacement indications only, not during the HyQvia ramp-up and not for an SCIG loading
+course (site policy); HyQvia is checked like IV replacement.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def order_interval_out_of_range(facts: Facts) -> Iterator[Finding]:
         # The dose context (once per call and order) holds the ramp-up and, for a replacement
         # indication, the same regimen row: regimen_for(concept, replacement=True, sc_weekly).
         ctx = dose_context(facts, order)
-        if ctx.ramp_up:
+        if ctx.ramp_up or ctx.loading:  # an SCIG loading course is daily by design
             continue
         sc_weekly = order_route(order) is Route.SC and order.product != "hyqvia"
         regimen = ctx.regimen

@@ -77,14 +77,20 @@ def violations(regimen: Regimen, plan: Plan) -> list[Violation]:
     return found
 
 
-def _target_per_admin(v: Violation, regimen: Regimen, plan: Plan) -> float | None:
+def _to_usual_range(v: Violation, regimen: Regimen, justified: bool) -> bool:
+    """A replacement dose goes back to the usual range, an overdose with a justifying reason on record
+    to the hard upper limit (RULES.md "Suggested dose with a justifying reason")."""
+    return regimen.replacement and regimen.usual is not None and not (justified and v.above)
+
+
+def _target_per_admin(v: Violation, regimen: Regimen, plan: Plan, justified: bool) -> float | None:
     """Per-administration mg/kg at the nearest edge (usual range for replacement; else the broken one)."""
     if v.what == "course total":
         return v.edge / plan.administrations if plan.administrations else None
     if v.what == "per day":
         return v.edge / plan.per_day_count
     edge = v.edge
-    if regimen.replacement and regimen.usual is not None:
+    if _to_usual_range(v, regimen, justified) and regimen.usual is not None:
         edge = (regimen.usual.high if v.above else regimen.usual.low) or edge
     if v.what == "per week":
         return edge * plan.interval_days / 7 if plan.interval_days else None
@@ -111,13 +117,23 @@ class SuggestedDose:
 
 
 def suggest_dose(
-    regimen: Regimen, plan: Plan, found: list[Violation], weight_kg: float, policy: Policy
+    regimen: Regimen,
+    plan: Plan,
+    found: list[Violation],
+    weight_kg: float,
+    policy: Policy,
+    *,
+    justified: bool = False,
 ) -> SuggestedDose | None:
-    """The nearest safe dose, or None (probable unit error, or no rounded dose passes every limit)."""
+    """The nearest safe dose, or None (probable unit error, or no rounded dose passes every limit).
+
+    ``justified``: a reason that justifies a replacement dose above the usual range is on record, so an
+    overdose is brought back to the hard upper limit instead of the usual range.
+    """
     if any(v.unit_error() for v in found):
         return None
     for v in found:
-        target = _target_per_admin(v, regimen, plan)
+        target = _target_per_admin(v, regimen, plan, justified)
         if target is None or target <= 0:
             continue
         exact = target * weight_kg / 1000
@@ -126,7 +142,13 @@ def suggest_dose(
             continue
         candidate = plan.with_dose(grams * 1000 / weight_kg)
         if not violations(regimen, candidate):
-            edge_name = "usual range" if regimen.replacement else f"{v.what} limit"
+            edge_name = (
+                "usual range"
+                if _to_usual_range(v, regimen, justified)
+                else "hard limit"
+                if regimen.replacement
+                else f"{v.what} limit"
+            )
             reason = (
                 f"the {'upper' if v.above else 'lower'} edge of the {edge_name} "
                 f"({text.num(target, 0)} mg/kg per administration × {text.kg(weight_kg)}"

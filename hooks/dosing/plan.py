@@ -1,9 +1,12 @@
 """An Ig order's dose schedule in mg/kg of dosing weight (RULES.md "Dose regimens").
 
 Every dose check reads one ``Plan``: the dose per administration, per day (administrations per day from
-the interval), per week for SC (dose × 7 ÷ interval days) and per stated course (``timing.repeat.count``
-or frequency × ``boundsDuration``). The arithmetic lives apart from the record and from the card text so
-that the limit checks can re-run it on a candidate dose (``Plan.with_dose``) before suggesting it.
+the interval), per week for SC (dose × 7 ÷ interval days) and per stated course (``timing.repeat.count``,
+or frequency × the bounded days of ``boundsDuration`` or ``boundsPeriod``, both read into
+``Timing.bounds_days`` by the mapper). Doses are always per administration: a split regimen (half the
+dose twice as often) is judged per infusion, never summed over a month. The arithmetic lives apart from
+the record and from the card text so that the limit checks can re-run it on a candidate dose
+(``Plan.with_dose``) before suggesting it.
 """
 
 from __future__ import annotations

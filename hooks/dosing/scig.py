@@ -22,11 +22,11 @@ from ..derive.indications import Indication, ig_orders, order_indication, order_
 from ..derive.weights import DosingWeight, age, dosing_weight, newest_weight
 from ..findings import Finding
 from ..knowledge.products import SEED_SC_LIMITS, Product, ScSiteLimit, product, sc_conversion_factor
-from ..knowledge.regimens import regimen_for
+from ..knowledge.regimens import SCIG_LOADING_SOURCE, regimen_for
 from ..knowledge.thresholds import SC_MAX_SITES, SCIG_MATCH_TOLERANCE
 from ..suggestions import update_dose
 from .card_text import interval_text
-from .context import active_iv_ig, is_switching
+from .context import active_iv_ig, dose_context, is_switching
 from .limits import violations
 from .plan import Plan
 
@@ -274,6 +274,13 @@ def order_scig_administration(facts: Facts) -> Iterator[Finding]:
         if own is not None and own.note:
             lines.append(f"- {found.name if found else name}: {own.note}")
         lines.append(f"- At most {max_sites} sites at once, at least 5 cm apart (Xembify label).")
+        if dose_context(facts, order).loading:
+            policy = facts.policy
+            lines.append(
+                f"- Loading course ({text.num(policy.scig_loading_mg_kg_per_day)} mg/kg daily for at most "
+                f"{policy.scig_loading_max_days} days, not on IgRT, not switching — "
+                f"{SCIG_LOADING_SOURCE.label}): the weekly SC ranges and the SC interval are not checked."
+            )
         source = own.source if own is not None else (seed.source if seed else Citation("seed document 003"))
         yield Finding(
             "order-scig-administration",

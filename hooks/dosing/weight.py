@@ -101,14 +101,17 @@ def order_dosing_weight(facts: Facts) -> Iterator[Finding]:
             new_g = round(raw / step) * step
             plan = plan_of(order, actual.value)
             safe = new_g > 0
+            # Without an indication the envelope of every regimen is the only limit there is.
+            limits = ctx.regimen or ctx.envelope
             if (
                 safe
-                and ctx.regimen is not None
+                and limits is not None
                 and plan is not None
                 and not ctx.ramp_up
                 and not (ctx.switching and ctx.route is Route.SC)
+                and not ctx.loading
             ):
-                safe = not violations(ctx.regimen, plan.with_dose(new_g * 1000 / adjusted))
+                safe = not violations(limits, plan.with_dose(new_g * 1000 / adjusted))
             if safe:
                 suggestion = (
                     update_dose(

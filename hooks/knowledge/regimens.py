@@ -301,6 +301,59 @@ REGIMENS: tuple[Regimen, ...] = (
 
 REGIMENS_BY_ID: dict[str, Regimen] = {r.id: r for r in REGIMENS}
 
+
+def _envelope(sc_weekly: bool) -> Regimen:
+    """The range of every regimen of one route, derived from the rows above (RULES.md Resolved details
+    "Ig order without an indication"): the lowest hard floor and the highest hard ceiling. IV (and HyQvia)
+    per administration: 200–2,400 mg/kg (the replacement label floor; the MMN ceiling); SC per week:
+    68–400 mg/kg (the SC replacement floor; the CIDP SC ceiling). A new row moves the envelope with it."""
+    routes = ("sc",) if sc_weekly else ("iv", "any")
+    hards = [(r.hard, r) for r in REGIMENS if r.route in routes and r.hard is not None]
+    low, floor = min(((h.low, r) for h, r in hards if h.low is not None), key=lambda pair: pair[0])
+    high, ceiling = max(((h.high, r) for h, r in hards if h.high is not None), key=lambda pair: pair[0])
+    hard = Range(low, high)
+
+    def whose(row: Regimen) -> str:
+        return f"{row.route.upper()} replacement" if row.replacement else row.title
+
+    basis = Basis.WEEK if sc_weekly else Basis.ADMINISTRATION
+    unit = "mg/kg per week" if sc_weekly else "mg/kg per administration"
+    text = (
+        f"{hard.text(unit)} (the lowest floor of any {'SC' if sc_weekly else 'IV'} regimen: {whose(floor)}; "
+        f"the highest ceiling: {whose(ceiling)})"
+    )
+    source = Citation(f"floor: {floor.hard_source.label}; ceiling: {ceiling.hard_source.label}")
+    return Regimen(
+        f"no-indication-{'sc' if sc_weekly else 'iv'}",
+        "no-indication",
+        f"No indication: any {'SC' if sc_weekly else 'IV'} regimen",
+        "sc" if sc_weekly else "iv",
+        False,
+        basis,
+        None,
+        "none: without an indication there is no usual range",
+        source,
+        hard,
+        text,
+        source,
+    )
+
+
+#: Without an indication (``order-indication-missing``) a dose is judged only against these envelopes;
+#: outside them ``order-dose-out-of-range`` fires without a suggestion (RULES.md Resolved details).
+NO_INDICATION_ENVELOPES: tuple[Regimen, Regimen] = (_envelope(sc_weekly=False), _envelope(sc_weekly=True))
+
+
+def no_indication_envelope(*, sc_weekly: bool) -> Regimen:
+    """The envelope an order without an indication is judged on (SC per week; IV and HyQvia per
+    administration)."""
+    return NO_INDICATION_ENVELOPES[1 if sc_weekly else 0]
+
+
+#: SCIG loading course (RULES.md Resolved details "SCIG loading regimen"): its numbers are the
+#: ``scig_loading_*`` keys of ``hooks.policy.Policy`` (150 mg/kg/day ± 10%, at most 5 days).
+SCIG_LOADING_SOURCE = Citation("seed document 003 — no primary source found; site policy")
+
 #: Reasons that justify a replacement dose above the usual range (RULES.md Dose regimens).
 JUSTIFYING_REASONS = (
     "recurrent severe infections (2 or more episodes in 12 months)",

@@ -9,7 +9,9 @@ from __future__ import annotations
 import pytest
 
 from cds_service import Indicator
-from hooks import dosing
+from fhir_mappings.model import Route
+from hooks import dosing, monitoring
+from hooks import indications as indication_rules
 from hooks.policy import Policy
 from tests.hooks.builders import (
     bmi,
@@ -97,7 +99,8 @@ class TestReplacementDoseRange:
             dosing.order_dose_out_of_range, cvid(ig_order(mg_per_kg=66, every_days=28))
         ).suggestions
 
-    def test_no_indication_no_dose_card(self):
+    def test_no_indication_inside_the_envelope_no_dose_card(self):
+        # 2,000 mg/kg with no indication: inside the 200–2,400 mg/kg envelope of every IV regimen.
         f = facts(weight(70), ig_order(140, every_days=28))
         assert run(dosing.order_dose_out_of_range, f) == []
 
@@ -131,6 +134,120 @@ class TestScReplacementDoseRange:
         f = cvid(ig_given(40, days_ago=20), ig_order(30, every_days=7, product="hizentra"))
         assert run(dosing.order_dose_out_of_range, f) == []
         assert run(dosing.order_dose_atypical, f) == []
+
+
+# --- order-dose-out-of-range: no indication (the envelope of every regimen) ---------------------
+
+HYPERTENSION = condition("hypertension")  # conditions on record, none an indication for Ig
+
+
+def no_indication(*items, kg=70, **kw):
+    return facts(patient(age=60), weight(kg), HYPERTENSION, *items, **kw)
+
+
+class TestNoIndicationEnvelope:
+    def test_ten_fold_ivig_without_indication_warns_without_suggestion(self):
+        # 700 g for a 70 kg man whose record names no indication: 10,000 mg/kg.
+        f = no_indication(ig_order(700, every_days=28))
+        assert len(run(indication_rules.order_indication_missing, f)) == 1
+        found = one(dosing.order_dose_out_of_range, f)
+        assert found.rule == "order-dose-out-of-range" and found.indicator is Indicator.WARNING
+        assert found.summary == (
+            "IVIG 700 g = 10,000 mg/kg: above the 2,400 mg/kg ceiling of any regimen (no indication found)"
+        )
+        assert found.suggestions == ()
+        assert "**No indication found**" in found.detail
+        assert "200–2,400 mg/kg per administration" in found.detail
+        assert "Privigen" in found.detail and "Gammagard" in found.detail and "MMN" in found.source.label
+        assert "No dose is suggested" in found.detail and "check product and unit" in found.detail
+
+    def test_iv_envelope_edges_200_and_2400_mg_per_kg_are_inclusive(self):
+        for mg_per_kg in (200, 2400):
+            assert run(dosing.order_dose_out_of_range, no_indication(ig_order(mg_per_kg=mg_per_kg))) == []
+        for mg_per_kg, side in ((199, "below the 200 mg/kg floor"), (2401, "above the 2,400 mg/kg ceiling")):
+            found = one(dosing.order_dose_out_of_range, no_indication(ig_order(mg_per_kg=mg_per_kg)))
+            assert side in found.summary and found.suggestions == ()
+            assert "check product and unit" not in found.detail  # within 3× / a third: not a unit error
+
+    def test_sc_envelope_is_68_to_400_mg_per_kg_per_week(self):
+        # 70 kg: 400 mg/kg/week = 28 g weekly = 56 g every 14 days; 68 mg/kg/week = 4.76 g weekly.
+        for order in (
+            ig_order(28, every_days=7, product="hizentra"),
+            ig_order(56, every_days=14, product="hizentra"),
+            ig_order(4.76, every_days=7, product="hizentra"),
+        ):
+            assert run(dosing.order_dose_out_of_range, no_indication(order)) == []
+        found = one(dosing.order_dose_out_of_range, no_indication(ig_order(29, every_days=7, product="hizentra")))
+        assert found.summary == (
+            "SCIG 29 g weekly = 414 mg/kg/week: above the 400 mg/kg/week ceiling of any SC regimen "
+            "(no indication found)"
+        )
+        assert "68–400 mg/kg per week" in found.detail and found.suggestions == ()
+        low = one(dosing.order_dose_out_of_range, no_indication(ig_order(4, every_days=7, product="hizentra")))
+        assert "below the 68 mg/kg/week floor of any SC regimen" in low.summary
+
+    def test_hyqvia_without_indication_is_judged_on_the_iv_envelope(self):
+        # 140 g every 4 weeks = 2,000 mg/kg per administration: inside the IV envelope (the SC weekly
+        # envelope would say 500 mg/kg/week).
+        started = ig_given(30, days_ago=60, route=Route.SC, product="hyqvia")
+        assert run(dosing.order_dose_out_of_range, no_indication(started, ig_order(140, every_days=28, product="hyqvia"))) == []
+        found = one(
+            dosing.order_dose_out_of_range, no_indication(started, ig_order(175, every_days=28, product="hyqvia"))
+        )
+        assert found.summary.startswith("HyQvia 175 g = 2,500 mg/kg: above the 2,400 mg/kg ceiling")
+
+    def test_quiet_when_the_indication_is_not_reported_missing(self):
+        ten_fold = ig_order(700, every_days=28)
+        # The conditions could not be read: order-indication-missing does not fire, nor the envelope.
+        unread = facts(weight(70), ten_fold, unavailable=("conditions",))
+        assert run(indication_rules.order_indication_missing, unread) == []
+        assert run(dosing.order_dose_out_of_range, unread) == []
+        # No weight: order-weight-missing speaks instead.
+        assert run(dosing.order_dose_out_of_range, facts(HYPERTENSION, ten_fold)) == []
+
+    def test_an_indication_on_record_uses_its_regimen_not_the_envelope(self):
+        found = one(dosing.order_dose_out_of_range, cvid(ig_order(700, every_days=28)))
+        assert "no indication" not in found.summary and "800 mg/kg label limit" in found.summary
+
+
+# --- order-dose-out-of-range: a reason that justifies a higher replacement dose -------------------
+
+
+class TestJustifiedOverdose:
+    @pytest.mark.parametrize(
+        ("reason", "named"),
+        [
+            ((condition("bronchiectasis"),), "bronchiectasis"),
+            ((infection(200), infection(30)), "recurrent severe infections"),
+            ((ig_given(35, days_ago=40), igg(450, days_ago=12)), "trough IgG 450 mg/dL on 2025-06-03"),
+        ],
+    )
+    def test_overdose_is_brought_back_to_the_hard_limit_and_the_card_names_the_reason(self, reason, named):
+        found = one(dosing.order_dose_out_of_range, cvid(*reason, ig_order(70, every_days=28)))
+        # 800 mg/kg × 70 kg = 56 g, rounded down to 55 g (786 mg/kg) — not the usual-range 40 g.
+        assert suggested_grams(found) == 55
+        assert "upper edge of the hard limit (800 mg/kg" in found.detail
+        assert "not to the usual range" in found.detail and named in found.detail
+
+    def test_suggestion_agrees_with_trough_below_target_on_the_same_screen(self):
+        f = cvid(ig_given(35, days_ago=40), igg(450, days_ago=12), ig_order(70, every_days=28))
+        trough = one(monitoring.order_trough_below_target, f)
+        assert "Consider raising the dose (a replacement dose up to 800 mg/kg is then justified)" in trough.detail
+        suggested = suggested_grams(one(dosing.order_dose_out_of_range, f))
+        assert 600 < suggested * 1000 / 70 <= 800  # above the usual range, within what the trough card allows
+
+    def test_sc_overdose_with_bronchiectasis_goes_to_the_weekly_hard_limit(self):
+        f = cvid(condition("bronchiectasis"), ig_order(20, every_days=7, product="hizentra"))
+        # 274 mg/kg/week × 70 kg = 19.18 g weekly, rounded down to 19 g (1 g steps below 20 g).
+        assert suggested_grams(one(dosing.order_dose_out_of_range, f)) == 19
+
+    def test_without_a_reason_the_usual_range_edge_is_suggested(self):
+        found = one(dosing.order_dose_out_of_range, cvid(infection(30), ig_order(70, every_days=28)))
+        assert suggested_grams(found) == 40 and "not to the usual range" not in found.detail
+
+    def test_a_reason_does_not_change_the_suggestion_for_an_underdose(self):
+        found = one(dosing.order_dose_out_of_range, cvid(condition("bronchiectasis"), ig_order(13, every_days=28)))
+        assert suggested_grams(found) == 30 and "not to the usual range" not in found.detail
 
 
 # --- order-dose-out-of-range: immunomodulatory ---------------------------------------------------

@@ -104,3 +104,14 @@ class TestDosingWeight:
 
     def test_policy_actual_weight_never_adjusts(self):
         assert run(dosing.order_dosing_weight, _obese(policy=Policy(dosing_weight="actual"))) == []
+
+    def test_without_an_indication_the_adjusted_dose_is_suggested_only_inside_the_envelope(self):
+        # 110 kg, 165 cm woman with no indication on record (adjusted weight 78.1 kg).
+        def obese_no_indication(order):
+            return facts(patient(age=50), weight(110), height(165), bmi(40.4), condition("hypertension"), order)
+
+        # 3,000 mg/kg (330 g) on actual weight: about 235 g on adjusted weight is still outside the 2,400 mg/kg
+        # ceiling of every regimen, so the card offers no dose.
+        assert one(dosing.order_dosing_weight, obese_no_indication(ig_order(330, every_days=28))).suggestions == ()
+        # 400 mg/kg: inside the envelope, the same mg/kg on adjusted weight is offered.
+        assert suggested_grams(one(dosing.order_dosing_weight, obese_no_indication(ig_order(44, every_days=28)))) == 30

@@ -62,6 +62,29 @@ def test_sc_hard_range_is_the_iv_label_range_converted():
     assert sc.hard.high == pytest.approx(800 * 1.37 / 4, abs=0.6)
 
 
+def test_no_indication_envelopes_span_every_regimen():
+    """RULES.md Resolved details: IV (and HyQvia) 200–2,400 mg/kg per administration (the lowest
+    replacement floor, the MMN ceiling); SC 68–400 mg/kg per week (the SC replacement floor, the CIDP SC
+    ceiling) — derived from the regimen rows, so a new row would move them."""
+    iv = regimens.no_indication_envelope(sc_weekly=False)
+    sc = regimens.no_indication_envelope(sc_weekly=True)
+    assert (iv.hard.low, iv.hard.high, iv.basis) == (200, 2400, regimens.Basis.ADMINISTRATION)
+    assert (sc.hard.low, sc.hard.high, sc.basis) == (68, 400, regimens.Basis.WEEK)
+    assert "Privigen" in iv.hard_source.label and "Gammagard" in iv.hard_source.label
+    assert "Hizentra" in sc.hard_source.label
+    assert not iv.usual and not sc.usual  # without an indication there is no target dose
+    assert set(regimens.NO_INDICATION_ENVELOPES) == {iv, sc}
+
+
+def test_scig_loading_numbers_are_seed_site_policy_defaults():
+    policy = Policy()
+    assert (policy.scig_loading_mg_kg_per_day, policy.scig_loading_max_days, policy.scig_loading_tolerance) == (
+        150,
+        5,
+        0.10,
+    )
+
+
 @pytest.mark.parametrize("row", products.PRODUCTS, ids=lambda p: p.key)
 def test_every_product_row_has_a_source(row):
     assert row.source.label.strip()

@@ -37,6 +37,9 @@ EXPECTED: dict[tuple[str, str], set[tuple[str, str]]] = {
     ("ig-order-select", "cvid-well-managed-ivig"): set(),
     ("ig-order-sign", "cvid-well-managed"): set(),
     ("ig-order-select", "kawasaki-child-ivig"): set(),
+    # Revised rules (issue 16): a tenfold IVIG order with no indication is judged on the envelope
+    ("ig-order-select", "no-indication-adult-ivig-tenfold"): {
+        ("order-indication-missing", "warning"), ("order-dose-out-of-range", "warning")},
     # Interactions and monitoring (issue 5)
     ("ig-order-select", "ivig-then-mmr"): {("order-live-vaccine", "warning")},
     ("ig-order-sign", "ivig-then-mmr"): {("order-live-vaccine", "warning")},
@@ -109,3 +112,25 @@ def test_live_vaccine_card_gives_the_first_date_it_can_be_given(server, loaded_f
     (card,) = cards
     assert "10 months" in card["detail"] or "10 months" in card["summary"]
     assert any(ch.isdigit() for ch in card["summary"])
+
+
+@pytest.mark.parametrize("mode", ["prefetch", "no-prefetch"])
+def test_tenfold_ivig_without_indication_gets_the_dose_card_without_suggestion(server, loaded_fixtures, mode):
+    """RULES.md Resolved details "Ig order without an indication": Privigen 300 g (5,000 mg/kg) for a
+    60 kg woman whose record names no indication is outside the 200–2,400 mg/kg envelope of every
+    regimen: the warning says so and offers no dose (without an indication there is no safe target)."""
+    body = load_request("ig-order-select", "no-indication-adult-ivig-tenfold", loaded_fixtures.now)
+    if mode == "no-prefetch":
+        body = copy.deepcopy(body)
+        del body["prefetch"]
+        body["fhirServer"] = loaded_fixtures.server.base_url
+    _, cards = fired(server, "ig-order-select", body)
+    (card,) = [c for c in cards if c["source"]["topic"]["code"] == "order-dose-out-of-range"]
+    assert card["indicator"] == "warning"
+    assert card["summary"] == (
+        "IVIG 300 g = 5,000 mg/kg: above the 2,400 mg/kg ceiling of any regimen (no indication found)"
+    )
+    assert not card.get("suggestions")
+    assert "No indication found" in card["detail"] and "200–2,400 mg/kg per administration" in card["detail"]
+    assert "60 kg" in card["detail"] and "No dose is suggested" in card["detail"]
+    assert card["overrideReasons"]
