@@ -26,6 +26,7 @@ from .knowledge_tables import (
     other_knowledge,
     product_table,
     regimen_table,
+    row,
     sc_limit_table,
     table,
     threshold_table,
@@ -33,7 +34,7 @@ from .knowledge_tables import (
     vaccine_interval_table,
 )
 from .markup import code, plain, policy_keys, slug
-from .model import Block, Catalog, Cell, Entries, Prose, Row, Section, Table
+from .model import Block, Catalog, Entries, Prose, Section, Table
 from .policy_table import policy_settings, policy_table
 from .rule_tables import order_rules, patient_view_rules
 from .values import Sources
@@ -81,7 +82,7 @@ def build_catalog(policy: Policy) -> Catalog:
 
 
 def _override_reason_table() -> Table:
-    rows = [Row((Cell(code(c.system)), Cell(code(c.code)), Cell(plain(c.display or "")))) for c in OVERRIDE_REASONS]
+    rows = [row(code(c.system), code(c.code), plain(c.display or "")) for c in OVERRIDE_REASONS]
     return table("Override reason codes", ("System", "Code", "Display"), rows,
                  "Offered on every warning and critical card (`hooks/findings.py`).")
 
@@ -91,7 +92,7 @@ def _bibliography(sources: Sources) -> Table:
     for (label, url), places in sorted(sources.used.items(), key=lambda item: item[0][0].lower()):
         source = f"[{plain(label)}]({url})" if url else plain(label)
         cited_in = ", ".join(f"[{plain(place.replace('-', ' '))}](#{place})" for place in places)
-        rows.append(Row((Cell(source), Cell(cited_in))))
+        rows.append(row(source, cited_in))
     return table("Sources cited", ("Source", "Cited in"), rows)
 
 

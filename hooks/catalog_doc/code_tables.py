@@ -17,9 +17,9 @@ from fhir_mappings.model import Measure
 from fhir_mappings.valuesets import Match, Member, Tag, ValueSet
 
 from .comments import attribute_comments, rst_to_markup
-from .knowledge_tables import table
+from .knowledge_tables import row, table
 from .markup import code, plain, slug
-from .model import Cell, Row, Table
+from .model import Row, Table
 from .values import NONE, Sources, number, remaining_fields
 
 SYSTEM_NAMES = {ICD10CM: "ICD-10-CM", ICD10: "ICD-10", SNOMED: "SNOMED CT", LOINC: "LOINC", RXNORM: "RxNorm",
@@ -49,13 +49,13 @@ def _codes_by_system(members: Iterable[Member]) -> str:
 
 def condition_set_table(sources: Sources) -> Table:
     title = "Condition value sets"
-    rows = [Row((
-        Cell(f"{code(vs.name)}: {plain(vs.title)}"),
-        Cell(_codes_by_system(vs.members)),
-        Cell(", ".join(code(k.pattern) for k in vs.keywords) or NONE),
-        Cell(", ".join(code(name) for name in vs.includes) or NONE),
-        Cell(sources.cite_text(vs.source, slug(title))),
-    ), anchor=f"valueset-{vs.name}") for vs in condition_sets.CONDITION_SETS]
+    rows = [row(
+        f"{code(vs.name)}: {plain(vs.title)}",
+        _codes_by_system(vs.members),
+        ", ".join(code(k.pattern) for k in vs.keywords) or NONE,
+        ", ".join(code(name) for name in vs.includes) or NONE,
+        sources.cite_text(vs.source, slug(title)),
+        anchor=f"valueset-{vs.name}") for vs in condition_sets.CONDITION_SETS]
     return table(title, ("Value set", "Codes", "Recognised by words", "Includes", "Source"), rows,
                  "From `fhir_mappings/condition_sets.py`. A Condition carries every set its codes match and "
                  "the groupers that include them. ICD-10 codes match without dots; `X.x` is every code "
@@ -74,14 +74,14 @@ def condition_code_table(sources: Sources) -> Table:
 
 def _member_row(vs: ValueSet, member: Member, sources: Sources, where: str) -> Row:
     tag = member.tag.value + ("" if member.tag is not Tag.UNVERIFIED else " (not matched)")
-    return Row((
-        Cell(code(vs.name)),
-        Cell(plain(system_name(member.system))),
-        Cell(code(member_code(member))),
-        Cell(plain(member.display) if member.display else NONE),
-        Cell(plain(tag)),
-        Cell(sources.cite_text(member.source, where)),
-    ))
+    return row(
+        code(vs.name),
+        plain(system_name(member.system)),
+        code(member_code(member)),
+        plain(member.display) if member.display else NONE,
+        plain(tag),
+        sources.cite_text(member.source, where),
+    )
 
 
 def medication_class_table(sources: Sources) -> Table:
@@ -92,13 +92,13 @@ def medication_class_table(sources: Sources) -> Table:
         grouped: dict[str, list[str]] = {}
         for system, value in codes:
             grouped.setdefault(system_name(system), []).append(code(value))
-        rows.append(Row((
-            Cell(code(drug_set.med_class.value)),
-            Cell("; ".join(f"{system}: {', '.join(found)}" for system, found in grouped.items()) or NONE),
-            Cell(code(drug_set.pattern) if drug_set.pattern else NONE),
-            Cell(code(drug_set.needs_vaccine_context) if drug_set.needs_vaccine_context else NONE),
-            Cell(sources.cite_text(drug_set.source, slug(title))),
-        ), anchor=f"medication-{drug_set.med_class.value}"))
+        rows.append(row(
+            code(drug_set.med_class.value),
+            "; ".join(f"{system}: {', '.join(found)}" for system, found in grouped.items()) or NONE,
+            code(drug_set.pattern) if drug_set.pattern else NONE,
+            code(drug_set.needs_vaccine_context) if drug_set.needs_vaccine_context else NONE,
+            sources.cite_text(drug_set.source, slug(title)),
+            anchor=f"medication-{drug_set.med_class.value}"))
     return table(title, ("Class", "Codes", "Names (lower-case pattern)", "Names in a vaccine context", "Source"),
                  rows, "From `fhir_mappings/drugs.py`. Names are matched as regular expressions on the lower-cased "
                  "medication text; the last column matches only on an Immunization, a CVX-coded medication or a "
@@ -107,14 +107,14 @@ def medication_class_table(sources: Sources) -> Table:
 
 def ig_product_table(sources: Sources) -> Table:
     title = "Ig product recognition"
-    rows = [Row((
-        Cell(code(p.key)),
-        Cell(code(p.pattern)),
-        Cell(", ".join(code(n) for n in p.ndc) or NONE),
-        Cell("SC" if p.subcutaneous else "IV (unless the order says SC)"),
-        Cell(sources.cite_text(p.source, slug(title))),
-        Cell(_other_ig_fields(p, sources, slug(title))),
-    ), anchor=f"ig-product-{p.key}") for p in drugs.IG_PRODUCTS]
+    rows = [row(
+        code(p.key),
+        code(p.pattern),
+        ", ".join(code(n) for n in p.ndc) or NONE,
+        "SC" if p.subcutaneous else "IV (unless the order says SC)",
+        sources.cite_text(p.source, slug(title)),
+        _other_ig_fields(p, sources, slug(title)),
+        anchor=f"ig-product-{p.key}") for p in drugs.IG_PRODUCTS]
     other = getattr(drugs, "_IG_NDC_OTHER", ())
     excluded = getattr(drugs, "_EXCLUDED_NDC", ())
     note = ("From `fhir_mappings/drugs.py`: normal human immune globulin is recognised by ATC J06BA01/J06BA02, "
@@ -143,12 +143,12 @@ def observation_table(sources: Sources) -> Table:
         if not loincs and measure.value not in words:
             continue
         factors = conversions.get(measure, {})
-        rows.append(Row((
-            Cell(code(measure.value)),
-            Cell(", ".join(code(c) for c in loincs) or NONE),
-            Cell(code(words[measure.value]) if measure.value in words else NONE),
-            Cell(", ".join(f"{code(unit)} × {number(f)}" for unit, f in factors.items()) or NONE),
-        )))
+        rows.append(row(
+            code(measure.value),
+            ", ".join(code(c) for c in loincs) or NONE,
+            code(words[measure.value]) if measure.value in words else NONE,
+            ", ".join(f"{code(unit)} × {number(f)}" for unit, f in factors.items()) or NONE,
+        ))
     statuses = ", ".join(code(s) for s in sorted(observations.USABLE_STATUSES))
     note = ("From `fhir_mappings/observations.py` (LOINC rows checked against clinical-facts §1.1; each code's "
             "tag is written beside it in the code) and `fhir_mappings/units.py` (factors to the unit the rules "
@@ -167,13 +167,11 @@ def other_code_table(sources: Sources) -> Table:
 
     routes = ", ".join(f"{code(c)} {plain(r.value.upper())}" for c, r in medications.ROUTE_CODES.items())
     rows = [
-        Row((Cell("Route"), Cell("SNOMED CT"), Cell(routes),
-             Cell(sources.cite_text(comment(medications, "ROUTE_CODES"), where)))),
-        Row((Cell("Plasma exchange"), Cell("CPT"),
-             Cell(", ".join(code(c) for c in sorted(procedures.PLASMA_EXCHANGE_CPT))),
-             Cell(sources.cite_text(comment(procedures, "PLASMA_EXCHANGE_CPT"), where)))),
-        Row((Cell("Anaphylaxis (allergy reaction)"), Cell("SNOMED CT"), Cell(code(allergies.ANAPHYLAXIS_SNOMED)),
-             Cell(sources.cite_text(comment(allergies, "ANAPHYLAXIS_SNOMED"), where)))),
+        row("Route", "SNOMED CT", routes, sources.cite_text(comment(medications, "ROUTE_CODES"), where)),
+        row("Plasma exchange", "CPT", ", ".join(code(c) for c in sorted(procedures.PLASMA_EXCHANGE_CPT)),
+            sources.cite_text(comment(procedures, "PLASMA_EXCHANGE_CPT"), where)),
+        row("Anaphylaxis (allergy reaction)", "SNOMED CT", code(allergies.ANAPHYLAXIS_SNOMED),
+            sources.cite_text(comment(allergies, "ANAPHYLAXIS_SNOMED"), where)),
     ]
     return table(title, ("Concept", "System", "Codes", "Source"), rows,
                  "Single codes the mappers read outside the value sets (`fhir_mappings/medications.py`, "

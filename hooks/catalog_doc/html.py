@@ -11,20 +11,47 @@ from __future__ import annotations
 from html import escape
 
 from ..knowledge.narrative import Entry
-from .markup import (
-    BulletList,
-    Code,
-    Emphasis,
-    Inline,
-    Item,
-    Link,
-    PolicyRef,
-    Strong,
-    Text,
-    parse_blocks,
-    parse_inline,
-)
+from .markup import Item, Writer
 from .model import Catalog, Cell, Entries, Prose, Section, Table
+
+
+class HtmlWriter(Writer):
+    """HTML for the catalog's markup: every text and address escaped, policy values marked."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def text(self, value: str) -> str:
+        return escape(value)
+
+    def code(self, value: str) -> str:
+        return f"<code>{escape(value)}</code>"
+
+    def strong(self, inner: str) -> str:
+        return f"<strong>{inner}</strong>"
+
+    def emphasis(self, inner: str) -> str:
+        return f"<em>{inner}</em>"
+
+    def link(self, inner: str, href: str) -> str:
+        return f'<a href="{escape(href)}">{inner}</a>'
+
+    def policy(self, key: str) -> str:
+        setting = self.catalog.setting(key)
+        title = escape(f"site policy [policy] {setting.key}")
+        if setting.changed:
+            return (f'<mark class="policy changed" title="{title}">{escape(setting.value)}</mark> '
+                    f'<span class="policy-tag">(default {escape(setting.default)})</span>')
+        return f'<mark class="policy" title="{title}">{escape(setting.value)}</mark>'
+
+    def paragraph(self, inner: str) -> str:
+        return f"<p>{inner}</p>"
+
+    def bullets(self, items: tuple[Item, ...]) -> str:
+        inner = "".join(
+            f"<li>{self.inline(i.text)}{self.bullets(i.children) if i.children else ''}</li>" for i in items)
+        return f"<ul>{inner}</ul>"
+
 
 STYLE = """
 :root { color-scheme: light; --ink: #1b1f24; --muted: #57606a; --line: #d0d7de; --policy: #fff3b0;
@@ -62,6 +89,7 @@ mark.policy.changed { background: var(--changed); outline: 1px solid #bc4c00; }
 
 
 def render_html(catalog: Catalog) -> str:
+    writer = HtmlWriter(catalog)
     parts = [
         "<!doctype html>",
         '<html lang="en">',
@@ -75,13 +103,13 @@ def render_html(catalog: Catalog) -> str:
         "<header>",
         f"<h1>{escape(catalog.title)}</h1>",
         _status(catalog),
-        *_blocks(catalog.preamble, catalog),
+        *writer.blocks(catalog.preamble),
         "</header>",
         '<nav aria-label="Contents"><h2>Contents</h2><ol>',
         *(f'<li><a href="#{escape(s.id)}">{escape(s.title)}</a></li>' for s in catalog.sections),
         "</ol></nav>",
         "<main>",
-        *(line for section in catalog.sections for line in _section(section, catalog)),
+        *(line for section in catalog.sections for line in _section(section, writer)),
         "</main>",
         "</body>",
         "</html>",
@@ -105,96 +133,50 @@ def _status(catalog: Catalog) -> str:
     return f'<div class="status" id="policy-in-effect">{summary}{legend}</div>'
 
 
-def _section(section: Section, catalog: Catalog) -> list[str]:
+def _section(section: Section, writer: HtmlWriter) -> list[str]:
     out = [f'<section id="{escape(section.id)}">', f"<h2>{escape(section.title)}</h2>"]
     for block in section.blocks:
         if isinstance(block, Prose):
-            out += _blocks(block.text, catalog)
+            out += writer.blocks(block.text)
         elif isinstance(block, Entries):
-            out += [line for entry in block.entries for line in _entry(entry, catalog)]
+            out += [line for entry in block.entries for line in _entry(entry, writer)]
         else:
-            out += _table(block, catalog, own_heading=block.title != section.title)
+            out += _table(block, writer, own_heading=block.title != section.title)
     out.append("</section>")
     return out
 
 
-def _entry(entry: Entry, catalog: Catalog) -> list[str]:
+def _entry(entry: Entry, writer: HtmlWriter) -> list[str]:
     out = [f'<section class="entry" id="{escape(entry.id)}">', f"<h3>{escape(entry.title)}</h3>"]
-    out += _blocks(entry.text, catalog)
+    out += writer.blocks(entry.text)
     if entry.sources:
-        cited = "; ".join(_citation(c.label, c.url) for c in entry.sources)
+        cited = "; ".join(f'<a href="{escape(c.url)}">{escape(c.label)}</a>' if c.url else escape(c.label)
+                          for c in entry.sources)
         out.append(f'<p class="sources">Sources: {cited}</p>')
     out.append("</section>")
     return out
 
 
-def _citation(label: str, url: str | None) -> str:
-    return f'<a href="{escape(url)}">{escape(label)}</a>' if url else escape(label)
-
-
-def _table(table: Table, catalog: Catalog, *, own_heading: bool) -> list[str]:
+def _table(table: Table, writer: HtmlWriter, *, own_heading: bool) -> list[str]:
     out = [f'<h3 id="{escape(table.id)}">{escape(table.title)}</h3>'] if own_heading else []
     if table.note:
-        out.append(f'<p class="note">{inline(table.note, catalog)}</p>')
+        out.append(f'<p class="note">{writer.inline(table.note)}</p>')
     if not table.rows:
         return [*out, "<p>(none)</p>"]
     head = "".join(f'<th scope="col">{escape(c)}</th>' for c in table.columns)
     out += ['<div class="table-wrap"><table>', f"<thead><tr>{head}</tr></thead>", "<tbody>"]
     for row in table.rows:
         anchor = f' id="{escape(row.anchor)}"' if row.anchor else ""
-        out.append(f"<tr{anchor}>" + "".join(f"<td>{_cell(c, catalog)}</td>" for c in row.cells) + "</tr>")
+        out.append(f"<tr{anchor}>" + "".join(f"<td>{_cell(c, writer)}</td>" for c in row.cells) + "</tr>")
     out += ["</tbody>", "</table></div>"]
     return out
 
 
-def _cell(cell: Cell, catalog: Catalog) -> str:
-    text = inline(cell.text, catalog)
+def _cell(cell: Cell, writer: HtmlWriter) -> str:
+    text = writer.inline(cell.text)
     if not cell.policy:
         return text
     if cell.default is None:
         return f'<mark class="policy">{text}</mark>'
     return (f'<mark class="policy changed">{text}</mark> '
-            f'<span class="policy-tag">(default {inline(cell.default, catalog)})</span>')
-
-
-def _blocks(text: str, catalog: Catalog) -> list[str]:
-    out: list[str] = []
-    for block in parse_blocks(text):
-        if isinstance(block, BulletList):
-            out.append(_list(block.items, catalog))
-        else:
-            out.append(f"<p>{inline(block.text, catalog)}</p>")
-    return out
-
-
-def _list(items: tuple[Item, ...], catalog: Catalog) -> str:
-    inner = "".join(
-        f"<li>{inline(i.text, catalog)}{_list(i.children, catalog) if i.children else ''}</li>" for i in items)
-    return f"<ul>{inner}</ul>"
-
-
-def inline(text: str, catalog: Catalog) -> str:
-    return "".join(_node(n, catalog) for n in parse_inline(text))
-
-
-def _node(node: Inline, catalog: Catalog) -> str:
-    if isinstance(node, Text):
-        return escape(node.value)
-    if isinstance(node, Code):
-        return f"<code>{escape(node.value)}</code>"
-    if isinstance(node, Strong):
-        return f"<strong>{''.join(_node(n, catalog) for n in node.children)}</strong>"
-    if isinstance(node, Emphasis):
-        return f"<em>{''.join(_node(n, catalog) for n in node.children)}</em>"
-    if isinstance(node, Link):
-        return f'<a href="{escape(node.href)}">{"".join(_node(n, catalog) for n in node.children)}</a>'
-    return _policy(node, catalog)
-
-
-def _policy(node: PolicyRef, catalog: Catalog) -> str:
-    setting = catalog.setting(node.key)
-    title = escape(f"site policy [policy] {setting.key}")
-    if setting.changed:
-        return (f'<mark class="policy changed" title="{title}">{escape(setting.value)}</mark> '
-                f'<span class="policy-tag">(default {escape(setting.default)})</span>')
-    return f'<mark class="policy" title="{title}">{escape(setting.value)}</mark>'
+            f'<span class="policy-tag">(default {writer.inline(cell.default)})</span>')

@@ -33,8 +33,9 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Row], note: str = "
     return Table(slug(title), title, tuple(columns), tuple(rows), note)
 
 
-def cells(*texts: str) -> tuple[Cell, ...]:
-    return tuple(Cell(t) for t in texts)
+def row(*cells: str | Cell, anchor: str | None = None) -> Row:
+    """A table row of markup texts (or ready cells, for site-policy values)."""
+    return Row(tuple(c if isinstance(c, Cell) else Cell(c) for c in cells), anchor)
 
 
 # Regimens -----------------------------------------------------------------------------------------
@@ -50,19 +51,19 @@ _ROUTES = {"iv": "IV", "sc": "SC", "any": "IV or SC"}
 def regimen_table(policy: Policy, sources: Sources) -> Table:
     title = "Regimens"
     rows = []
-    for row in regimens.REGIMENS:
-        effective = _in_effect(row, policy)
-        usual = Cell(plain(effective.usual_text), policy=row.usual_is_policy,
-                     default=plain(row.usual_text) if effective.usual_text != row.usual_text else None)
-        kind = "replacement" if row.replacement else "immunomodulatory"
-        rows.append(Row((
-            Cell(f"{plain(row.title)} ({code(row.id)})"),
-            Cell(plain(f"{_ROUTES.get(row.route, row.route)}, {kind}, {row.basis.value}")),
+    for regimen in regimens.REGIMENS:
+        effective = _in_effect(regimen, policy)
+        usual = Cell(plain(effective.usual_text), policy=regimen.usual_is_policy,
+                     default=plain(regimen.usual_text) if effective.usual_text != regimen.usual_text else None)
+        kind = "replacement" if regimen.replacement else "immunomodulatory"
+        rows.append(row(
+            f"{plain(regimen.title)} ({code(regimen.id)})",
+            plain(f"{_ROUTES.get(regimen.route, regimen.route)}, {kind}, {regimen.basis.value}"),
             usual,
-            Cell(plain(row.hard_text)),
-            Cell(_other_limits(row, sources, slug(title))),
-            Cell(sources.cite_all(_distinct((row.usual_source, row.hard_source)), slug(title))),
-        ), anchor=f"regimen-{row.id}"))
+            plain(regimen.hard_text),
+            _other_limits(regimen, sources, slug(title)),
+            sources.cite_all(_distinct((regimen.usual_source, regimen.hard_source)), slug(title)),
+            anchor=f"regimen-{regimen.id}"))
     return table(title, ("Regimen", "Route, kind, basis", "Usual range (info outside)",
                          "Hard limits (warning outside)", "Other limits", "Sources"), rows,
                  "From `hooks/knowledge/regimens.py`. mg/kg of dosing weight; ranges include both ends. "
@@ -108,14 +109,14 @@ def _distinct(citations: Iterable[Citation]) -> list[Citation]:
 
 def threshold_table(sources: Sources) -> Table:
     title = "Thresholds"
-    rows = [Row((
-        Cell(code(t.id)),
-        Cell(number(t.value)),
-        Cell(plain(t.unit)),
-        Cell(plain(t.meaning)),
-        Cell(sources.cite(t.source, slug(title))),
-        Cell(remaining_fields(t, ("id", "value", "unit", "meaning", "source"), sources, slug(title))),
-    ), anchor=f"threshold-{t.id}") for t in thresholds.ALL]
+    rows = [row(
+        code(t.id),
+        number(t.value),
+        plain(t.unit),
+        plain(t.meaning),
+        sources.cite(t.source, slug(title)),
+        remaining_fields(t, ("id", "value", "unit", "meaning", "source"), sources, slug(title)),
+        anchor=f"threshold-{t.id}") for t in thresholds.ALL]
     return table(title, ("Threshold", "Value", "Unit", "Meaning", "Source", "Other"), rows,
                  "From `hooks/knowledge/thresholds.py`: guideline or catalog facts, not site policy.")
 
@@ -133,17 +134,17 @@ def product_table(sources: Sources) -> Table:
         concentration = NONE if p.concentration_g_per_ml is None else f"{number(p.concentration_g_per_ml * 100)}%"
         sucrose = {True: "sucrose-stabilised", False: "not sucrose", None: "not on file"}[p.sucrose]
         name = plain(p.name) + ("" if p.marketed else " (not marketed)")
-        rows.append(Row((
-            Cell(f"{name} ({code(p.key)})"),
-            Cell(plain(p.routes.upper())),
-            Cell(concentration),
-            Cell(describe(p.vial_sizes_g, sources, slug(title)).replace(";", ",")),
-            Cell(plain(p.iga_note)),
-            Cell(describe(p.sc_factor, sources, slug(title))),
-            Cell(sucrose),
-            Cell(sources.cite(p.source, slug(title))),
-            Cell(remaining_fields(p, _PRODUCT_SHOWN, sources, slug(title))),
-        ), anchor=f"product-{p.key}"))
+        rows.append(row(
+            f"{name} ({code(p.key)})",
+            plain(p.routes.upper()),
+            concentration,
+            describe(p.vial_sizes_g, sources, slug(title)).replace(";", ","),
+            plain(p.iga_note),
+            describe(p.sc_factor, sources, slug(title)),
+            sucrose,
+            sources.cite(p.source, slug(title)),
+            remaining_fields(p, _PRODUCT_SHOWN, sources, slug(title)),
+            anchor=f"product-{p.key}"))
     return table(title, ("Product", "Routes", "Concentration", "Vial sizes (g)", "IgA content", "SC factor",
                          "Stabiliser", "Source", "Other"), rows,
                  "From `hooks/knowledge/products.py`. A fact not on file is shown as such: the rules then say "
@@ -156,15 +157,15 @@ def sc_limit_table(sources: Sources) -> Table:
     limits = [(plain(p.name), limit) for p in products.PRODUCTS for limit in p.sc_limits]
     limits += [("seed default (the Xembify label's limits)", limit) for limit in products.SEED_SC_LIMITS]
     for product, limit in limits:
-        rows.append(Row((
-            Cell(product),
-            Cell(_applies_to(limit)),
-            Cell(describe(limit.max_ml_per_site, sources, slug(title))),
-            Cell(describe(limit.max_ml_per_hour_per_site, sources, slug(title))),
-            Cell(describe(limit.max_sites, sources, slug(title))),
-            Cell(plain(limit.note) if limit.note else NONE),
-            Cell(sources.cite(limit.source, slug(title))),
-        )))
+        rows.append(row(
+            product,
+            _applies_to(limit),
+            describe(limit.max_ml_per_site, sources, slug(title)),
+            describe(limit.max_ml_per_hour_per_site, sources, slug(title)),
+            describe(limit.max_sites, sources, slug(title)),
+            plain(limit.note) if limit.note else NONE,
+            sources.cite(limit.source, slug(title)),
+        ))
     return table(title, ("Product", "Applies to", "mL per site", "mL/h per site", "Sites at most", "Note",
                          "Source"), rows,
                  "From `hooks/knowledge/products.py` (`order-scig-administration`); products without limits of "
@@ -195,13 +196,13 @@ def _applies_to(limit: Any) -> str:
 
 def vaccine_interval_table(sources: Sources) -> Table:
     title = "Live vaccine intervals after Ig"
-    rows = [Row((
-        Cell(code(band.id)),
-        Cell("any higher" if band.max_mg_per_kg is None else f"≤ {number(band.max_mg_per_kg)} mg/kg"),
-        Cell(f"{band.months} months"),
-        Cell(plain(band.example)),
-        Cell(sources.cite(band.source, slug(title))),
-    )) for band in vaccines.DEFERRAL_BANDS]
+    rows = [row(
+        code(band.id),
+        "any higher" if band.max_mg_per_kg is None else f"≤ {number(band.max_mg_per_kg)} mg/kg",
+        f"{band.months} months",
+        plain(band.example),
+        sources.cite(band.source, slug(title)),
+    ) for band in vaccines.DEFERRAL_BANDS]
     return table(title, ("Band", "Ig course total", "Wait", "Example", "Source"), rows,
                  "From `hooks/knowledge/vaccines.py` (`order-live-vaccine`): calendar months from the last dose "
                  "of the course; an unknown course total gets the longest wait.")
@@ -209,13 +210,13 @@ def vaccine_interval_table(sources: Sources) -> Table:
 
 def vaccine_contraindication_table(sources: Sources) -> Table:
     title = "Live vaccines in antibody deficiency"
-    rows = [Row((
-        Cell(code(row.id)),
-        Cell(code(row.deficiency)),
-        Cell(plain(row.vaccines)),
-        Cell(plain(row.text)),
-        Cell(sources.cite(row.source, slug(title))),
-    )) for row in vaccines.ACIP_LIVE_VACCINE_CATEGORIES]
+    rows = [row(
+        code(category.id),
+        code(category.deficiency),
+        plain(category.vaccines),
+        plain(category.text),
+        sources.cite(category.source, slug(title)),
+    ) for category in vaccines.ACIP_LIVE_VACCINE_CATEGORIES]
     return table(title, ("Row", "Deficiency (value set)", "Vaccines", "Text", "Source"), rows,
                  "From `hooks/knowledge/vaccines.py` (`order-live-vaccine`).")
 
@@ -224,25 +225,25 @@ def vaccine_contraindication_table(sources: Sources) -> Table:
 
 def lab_test_table(sources: Sources) -> Table:
     title = "Tests the rules suggest"
-    rows = [Row((
-        Cell(code(test.id)),
-        Cell(plain(test.name)),
-        Cell(code(test.loinc) if test.loinc else "none verified: ordered by text (a site may configure one)"),
-        Cell(sources.cite(test.source, slug(title))),
-    )) for test in monitoring.LAB_TESTS]
+    rows = [row(
+        code(test.id),
+        plain(test.name),
+        code(test.loinc) if test.loinc else "none verified: ordered by text (a site may configure one)",
+        sources.cite(test.source, slug(title)),
+    ) for test in monitoring.LAB_TESTS]
     return table(title, ("Test", "Name", "LOINC", "Source"), rows, "From `hooks/knowledge/monitoring.py`.")
 
 
 def drug_table(sources: Sources) -> Table:
     title = "Drugs the rules suggest"
     drugs = (monitoring.TMP_SMX_DS, *monitoring.PJP_ALTERNATIVES)
-    rows = [Row((
-        Cell(code(drug.id)),
-        Cell(plain(drug.name)),
-        Cell(code(drug.rxnorm) if drug.rxnorm else NONE),
-        Cell(plain(drug.dosage_text) if drug.dosage_text else "prescriber chooses"),
-        Cell(sources.cite(drug.source, slug(title))),
-    )) for drug in drugs]
+    rows = [row(
+        code(drug.id),
+        plain(drug.name),
+        code(drug.rxnorm) if drug.rxnorm else NONE,
+        plain(drug.dosage_text) if drug.dosage_text else "prescriber chooses",
+        sources.cite(drug.source, slug(title)),
+    ) for drug in drugs]
     return table(title, ("Drug", "Name", "RxNorm", "Dosage", "Source"), rows,
                  "From `hooks/knowledge/monitoring.py` (`pv-higm-no-pjp-prophylaxis`).")
 
@@ -281,11 +282,11 @@ def other_knowledge(sources: Sources, modules: Sequence[tuple[str, ModuleType]] 
                 extra_tables.append(_generic_table(name, attr, value, comments.get(attr, ""), sources))
             elif _is_named_value(value, attr in comments) and id(value) not in members:
                 where = slug(title)
-                values.append(Row((
-                    Cell(code(f"{name}.{attr}")),
-                    Cell(describe(value, sources, where)),
-                    Cell(rst_to_markup(comments.get(attr, "")) or NONE),
-                )))
+                values.append(row(
+                    code(f"{name}.{attr}"),
+                    describe(value, sources, where),
+                    rst_to_markup(comments.get(attr, "")) or NONE,
+                ))
     note = ("Every other public value of `hooks/knowledge`, with the comment that documents it in the code "
             "(its source is named there).")
     return [table(title, ("Name", "Value", "Meaning and source"), values, note), *extra_tables]

@@ -9,6 +9,7 @@ Data values (codes, names, patterns from the knowledge tables) enter the markup 
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 
@@ -206,6 +207,58 @@ def _freeze(node: list[object]) -> Item:
     text, children = node
     assert isinstance(text, str) and isinstance(children, list)
     return Item(text, tuple(_freeze(c) for c in children))
+
+
+class Writer(ABC):
+    """Writes the markup in one output format: the walk over the parsed nodes is here, once; a
+    format says how each kind of node looks (and escapes its text its own way)."""
+
+    def inline(self, text: str) -> str:
+        return self._join(parse_inline(text))
+
+    def blocks(self, text: str) -> list[str]:
+        return [self.bullets(b.items) if isinstance(b, BulletList) else self.paragraph(self.inline(b.text))
+                for b in parse_blocks(text)]
+
+    def _join(self, nodes: tuple[Inline, ...]) -> str:
+        return "".join(self._node(n) for n in nodes)
+
+    def _node(self, node: Inline) -> str:
+        if isinstance(node, Text):
+            return self.text(node.value)
+        if isinstance(node, Code):
+            return self.code(node.value)
+        if isinstance(node, Strong):
+            return self.strong(self._join(node.children))
+        if isinstance(node, Emphasis):
+            return self.emphasis(self._join(node.children))
+        if isinstance(node, Link):
+            return self.link(self._join(node.children), node.href)
+        return self.policy(node.key)
+
+    @abstractmethod
+    def text(self, value: str) -> str: ...
+
+    @abstractmethod
+    def code(self, value: str) -> str: ...
+
+    @abstractmethod
+    def strong(self, inner: str) -> str: ...
+
+    @abstractmethod
+    def emphasis(self, inner: str) -> str: ...
+
+    @abstractmethod
+    def link(self, inner: str, href: str) -> str: ...
+
+    @abstractmethod
+    def policy(self, key: str) -> str: ...
+
+    @abstractmethod
+    def paragraph(self, inner: str) -> str: ...
+
+    @abstractmethod
+    def bullets(self, items: tuple[Item, ...]) -> str: ...
 
 
 def slug(title: str) -> str:

@@ -15,8 +15,9 @@ from typing import Any
 from ..knowledge.policy_notes import POLICY_NOTES
 from ..policy import Policy
 from .comments import attribute_comments, rst_to_markup
+from .knowledge_tables import row
 from .markup import code, plain
-from .model import Cell, PolicySetting, Row, Table
+from .model import Cell, PolicySetting, Table
 from .values import NONE, Sources, number
 
 
@@ -59,12 +60,12 @@ def policy_settings(policy: Policy, sources: Sources, where: str) -> tuple[Polic
 
 
 def policy_table(settings: tuple[PolicySetting, ...]) -> Table:
-    rows = [Row((
-        Cell(code(s.key)),
+    rows = [row(
+        code(s.key),
         Cell(plain(s.value), policy=True, default=plain(s.default) if s.changed else None),
-        Cell(plain(s.default)),
-        Cell(s.description),
-    ), anchor=f"policy-{s.key.replace('.', '-').replace('_', '-')}") for s in settings]
+        plain(s.default),
+        s.description,
+        anchor=f"policy-{s.key.replace('.', '-').replace('_', '-')}") for s in settings]
     return Table("site-policy-table", "Site policy", ("Key", "In effect", "Default", "Meaning and source"), tuple(rows),
                  "The `[policy]` section of the configuration (`hooks/policy.py`). Changed values are marked "
                  "with their default.")

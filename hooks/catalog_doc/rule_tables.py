@@ -10,8 +10,9 @@ from __future__ import annotations
 from ..catalog import CATALOG, PATIENT_VIEW, RuleSpec
 from ..knowledge.narrative import RuleText
 from ..knowledge.rule_text import RULE_TEXT
+from .knowledge_tables import row
 from .markup import code, plain, slug
-from .model import Cell, Row, Table
+from .model import Table
 from .values import Sources
 
 COLUMNS = ("Rule", "Card", "Services", "Trigger", "Content / suggestion", "Source")
@@ -39,14 +40,14 @@ def rule_table(title: str, rules: tuple[RuleSpec, ...], sources: Sources) -> Tab
     for rule in rules:
         text = rule_text(rule.id)
         card = plain(rule.indicator) + (f" ({plain(text.indicator_note)})" if text.indicator_note else "")
-        rows.append(Row((
-            Cell(f"{code(rule.id)}: {plain(rule.title)}"),
-            Cell(card),
-            Cell(", ".join(code(s) for s in rule.services)),
-            Cell(text.trigger),
-            Cell(text.card),
-            Cell(sources.cite(rule.source, slug(title))),
-        ), anchor=f"rule-{rule.id}"))
+        rows.append(row(
+            f"{code(rule.id)}: {plain(rule.title)}",
+            card,
+            ", ".join(code(s) for s in rule.services),
+            text.trigger,
+            text.card,
+            sources.cite(rule.source, slug(title)),
+            anchor=f"rule-{rule.id}"))
     return Table(f"{slug(title)}-table", title, COLUMNS, tuple(rows))
 
 
