@@ -72,7 +72,7 @@ def build_catalog(policy: Policy) -> Catalog:
         section("Live vaccines and immune globulin", vaccine_interval_table(sources),
                 vaccine_contraindication_table(sources)),
         section("Tests and drugs the rules suggest", lab_test_table(sources), drug_table(sources)),
-        section("Other named values", *other_knowledge(sources)),
+        section("Other named values", *other_knowledge(policy, sources)),
         section("Cards", Entries(narrative.CARDS), _override_reason_table()),
     ]
     sections.append(section("Sources and provenance", Prose(narrative.PROVENANCE), _bibliography(sources)))

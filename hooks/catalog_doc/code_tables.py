@@ -116,12 +116,19 @@ def ig_product_table(sources: Sources) -> Table:
         _other_ig_fields(p, sources, slug(title)),
         anchor=f"ig-product-{p.key}") for p in drugs.IG_PRODUCTS]
     other = getattr(drugs, "_IG_NDC_OTHER", ())
-    excluded = getattr(drugs, "_EXCLUDED_NDC", ())
+    excluded = [("NDC", n) for n in getattr(drugs, "_EXCLUDED_NDC", ())]
+    excluded += [(system_name(s), c) for s, c in sorted(getattr(drugs, "EXCLUDED_RXNORM", ()), key=str)]
+    comments = attribute_comments(drugs)
+    for name in ("_EXCLUDED_NDC", "EXCLUDED_RXNORM"):
+        if name in comments:
+            sources.cite_text(rst_to_markup(comments[name]), slug(title))
+    never = ", ".join(f"{system} {code(c)}" for system, c in excluded) or NONE
     note = ("From `fhir_mappings/drugs.py`: normal human immune globulin is recognised by ATC J06BA01/J06BA02, "
             "CVX 87, these NDC product codes (labeler-product; any package), the site's RxNorm list, then these "
             "names and the generic words of [Terms, Ig order](#ig-order). NDC codes of Ig products without a "
-            f"product row: {', '.join(code(n) for n in other) or NONE}. NDC codes that are never an Ig order "
-            f"(intramuscular Ig): {', '.join(code(n) for n in excluded) or NONE}.")
+            f"product row: {', '.join(code(n) for n in other) or NONE}. Codes that are never an Ig order "
+            f"(intramuscular Ig, anti-thymocyte globulins; their sources are in [Sources cited](#sources-cited)): "
+            f"{never}.")
     return table(title, ("Product", "Name (pattern)", "NDC product codes", "Route by label", "Source", "Other"),
                  rows, note)
 

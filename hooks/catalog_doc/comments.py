@@ -1,9 +1,10 @@
 """The ``#:`` comments written above module constants and dataclass fields, read from the source.
 
-The same convention Sphinx's autodoc reads: a comment block of ``#:`` lines directly above an
-assignment documents that one name. The catalog uses them to describe knowledge values and policy
-keys that have no separate note, so a value added to a knowledge module shows up documented
-without anyone editing the catalog.
+The convention Sphinx's autodoc reads: a block of ``#:`` lines directly above an assignment documents
+it. Fields written right under it, with no blank line or comment between (a group such as
+``scig_loading_mg_kg_per_day``, ``scig_loading_max_days``, ``scig_loading_tolerance``), share it. The
+catalog uses them to describe knowledge values and policy keys that have no separate note, so a value
+added to a knowledge module shows up documented without anyone editing the catalog.
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ def attribute_comments(owner: ModuleType | type) -> dict[str, str]:
     tree = ast.parse(source)
     body = tree.body[0].body if isinstance(owner, type) and isinstance(tree.body[0], ast.ClassDef) else tree.body
     found: dict[str, str] = {}
+    group: str | None = None
+    previous_end = -1
     for node in body:
         names = _assigned_names(node)
         if not names:
+            group = None
             continue
         comment: list[str] = []
         index = node.lineno - 2
@@ -37,8 +41,13 @@ def attribute_comments(owner: ModuleType | type) -> dict[str, str]:
             comment.insert(0, lines[index].strip()[2:].strip())
             index -= 1
         if comment:
+            group = " ".join(comment)
+        elif node.lineno - 1 != previous_end:  # a blank line, a plain comment or code in between
+            group = None
+        previous_end = node.end_lineno or node.lineno
+        if group:
             for name in names:
-                found[name] = " ".join(comment)
+                found[name] = group
     return found
 
 

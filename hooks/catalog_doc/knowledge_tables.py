@@ -19,6 +19,7 @@ from .. import knowledge
 from ..catalog import Citation
 from ..knowledge import monitoring, products, regimens, thresholds, vaccines
 from ..knowledge.regimens import Basis, Regimen, regimen_for
+from ..knowledge.thresholds import Threshold
 from ..policy import Policy
 from .comments import assignment_order, attribute_comments, rst_to_markup
 from .markup import code, plain, slug
@@ -48,10 +49,14 @@ _REGIMEN_SHOWN = ("id", "indication", "title", "route", "replacement", "basis", 
 _ROUTES = {"iv": "IV", "sc": "SC", "any": "IV or SC"}
 
 
-def regimen_table(policy: Policy, sources: Sources) -> Table:
-    title = "Regimens"
+_REGIMENS_NOTE = ("From `hooks/knowledge/regimens.py`. mg/kg of dosing weight; ranges include both ends. The HIGM "
+                  "and SIgMD usual ranges are seed-only numbers and site policy.")
+
+
+def regimen_table(policy: Policy, sources: Sources, regimen_rows: Sequence[Regimen] = regimens.REGIMENS,
+                  title: str = "Regimens", note: str = _REGIMENS_NOTE) -> Table:
     rows = []
-    for regimen in regimens.REGIMENS:
+    for regimen in regimen_rows:
         effective = _in_effect(regimen, policy)
         usual = Cell(plain(effective.usual_text), policy=regimen.usual_is_policy,
                      default=plain(regimen.usual_text) if effective.usual_text != regimen.usual_text else None)
@@ -65,9 +70,7 @@ def regimen_table(policy: Policy, sources: Sources) -> Table:
             sources.cite_all(_distinct((regimen.usual_source, regimen.hard_source)), slug(title)),
             anchor=f"regimen-{regimen.id}"))
     return table(title, ("Regimen", "Route, kind, basis", "Usual range (info outside)",
-                         "Hard limits (warning outside)", "Other limits", "Sources"), rows,
-                 "From `hooks/knowledge/regimens.py`. mg/kg of dosing weight; ranges include both ends. "
-                 "The HIGM and SIgMD usual ranges are seed-only numbers and site policy.")
+                         "Hard limits (warning outside)", "Other limits", "Sources"), rows, note)
 
 
 def _in_effect(row: Regimen, policy: Policy) -> Regimen:
@@ -107,8 +110,10 @@ def _distinct(citations: Iterable[Citation]) -> list[Citation]:
 
 # Thresholds ---------------------------------------------------------------------------------------
 
-def threshold_table(sources: Sources) -> Table:
-    title = "Thresholds"
+def threshold_table(sources: Sources, threshold_rows: Sequence[Threshold] = thresholds.ALL,
+                    title: str = "Thresholds",
+                    note: str = "From `hooks/knowledge/thresholds.py`: guideline or catalog facts, not site "
+                                "policy.") -> Table:
     rows = [row(
         code(t.id),
         number(t.value),
@@ -116,9 +121,8 @@ def threshold_table(sources: Sources) -> Table:
         plain(t.meaning),
         sources.cite(t.source, slug(title)),
         remaining_fields(t, ("id", "value", "unit", "meaning", "source"), sources, slug(title)),
-        anchor=f"threshold-{t.id}") for t in thresholds.ALL]
-    return table(title, ("Threshold", "Value", "Unit", "Meaning", "Source", "Other"), rows,
-                 "From `hooks/knowledge/thresholds.py`: guideline or catalog facts, not site policy.")
+        anchor=f"threshold-{t.id}") for t in threshold_rows]
+    return table(title, ("Threshold", "Value", "Unit", "Meaning", "Source", "Other"), rows, note)
 
 
 # Products -----------------------------------------------------------------------------------------
@@ -265,7 +269,8 @@ def knowledge_modules() -> list[tuple[str, ModuleType]]:
     return [(name, importlib.import_module(f"{knowledge.__name__}.{name}")) for name in names]
 
 
-def other_knowledge(sources: Sources, modules: Sequence[tuple[str, ModuleType]] | None = None) -> list[Table]:
+def other_knowledge(policy: Policy, sources: Sources,
+                    modules: Sequence[tuple[str, ModuleType]] | None = None) -> list[Table]:
     """Named values of ``hooks/knowledge`` (or ``modules``) no table above shows (windows, ages, word
     lists, and any table added later), each with the ``#:`` comment that documents it in the code."""
     title = "Other named values"
@@ -279,7 +284,7 @@ def other_knowledge(sources: Sources, modules: Sequence[tuple[str, ModuleType]] 
                 continue
             value = getattr(module, attr, None)
             if isinstance(value, tuple) and _is_table(value):
-                extra_tables.append(_generic_table(name, attr, value, comments.get(attr, ""), sources))
+                extra_tables.append(_knowledge_table(name, attr, value, comments.get(attr, ""), policy, sources))
             elif _is_named_value(value, attr in comments) and id(value) not in members:
                 where = slug(title)
                 values.append(row(
@@ -313,9 +318,16 @@ def _is_named_value(value: object, documented: bool) -> bool:
     return dataclasses.is_dataclass(value) and not isinstance(value, type | Citation)
 
 
-def _generic_table(module: str, name: str, rows: tuple[Any, ...], comment: str, sources: Sources) -> Table:
+def _knowledge_table(module: str, name: str, rows: tuple[Any, ...], comment: str, policy: Policy,
+                     sources: Sources) -> Table:
+    """A table found in a knowledge module: regimens and thresholds in their own layout, any other
+    rows with one column per field."""
     title = f"{module}.{name}"
+    note = f"From `hooks/knowledge/{module}.py`" + (f": {rst_to_markup(comment)}" if comment else ".")
+    if all(isinstance(r, Regimen) for r in rows):
+        return regimen_table(policy, sources, rows, title, note)
+    if all(isinstance(r, Threshold) for r in rows):
+        return threshold_table(sources, rows, title, note)
     fields = [f.name for f in dataclasses.fields(rows[0])]
     body = [Row(tuple(Cell(describe(getattr(r, f, None), sources, slug(title))) for f in fields)) for r in rows]
-    note = f"From `hooks/knowledge/{module}.py`" + (f": {rst_to_markup(comment)}" if comment else ".")
     return table(title, [words(f) for f in fields], body, note)

@@ -155,10 +155,34 @@ def test_a_value_or_table_added_to_a_knowledge_module_is_listed_without_a_catalo
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
 
-    values, table = other_knowledge(Sources(), [("loading", module)])
+    values, table = other_knowledge(Policy(), Sources(), [("loading", module)])
     rows = {r.cells[0].text: r for r in values.rows}
     assert set(rows) == {"`loading.LOADING_MAX_DAYS`"}
     assert rows["`loading.LOADING_MAX_DAYS`"].cells[1].text == "5"
     assert "seed document 003" in rows["`loading.LOADING_MAX_DAYS`"].cells[2].text
     assert table.title == "loading.LOADING" and table.columns == ("Id", "Mg per kg day")
     assert [c.text for c in table.rows[0].cells] == ["scig-loading", "150"]
+
+
+def test_regimens_added_as_a_new_table_are_shown_like_the_regimen_table(tmp_path):
+    path = tmp_path / "envelopes.py"
+    path.write_text(textwrap.dedent('''
+        from hooks.catalog import Citation
+        from hooks.knowledge.regimens import Basis, Range, Regimen
+
+        #: Without an indication, a dose is judged against the envelope of every regimen.
+        ENVELOPES = (Regimen("no-indication-iv", "no-indication", "No indication: any IV regimen", "iv", False,
+                             Basis.ADMINISTRATION, None, "none", Citation("catalog"), Range(200, 2400),
+                             "200–2,400 mg/kg per administration", Citation("label floor; MMN ceiling")),)
+    '''))
+    spec = importlib.util.spec_from_file_location("envelopes_under_test", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    _, envelopes = other_knowledge(Policy(), Sources(), [("regimens", module)])
+    assert envelopes.title == "regimens.ENVELOPES"
+    assert envelopes.columns == tables(build_catalog(Policy()))["regimens"].columns
+    assert envelopes.rows[0].anchor == "regimen-no-indication-iv"
+    assert "200–2,400 mg/kg per administration" in envelopes.rows[0].cells[3].text
+    assert "judged against the envelope" in envelopes.note
