@@ -75,7 +75,8 @@ def build_catalog(policy: Policy) -> Catalog:
         section("Other named values", *other_knowledge(policy, sources)),
         section("Cards", Entries(narrative.CARDS), _override_reason_table()),
     ]
-    sections.append(section("Sources and provenance", Prose(narrative.PROVENANCE), _bibliography(sources)))
+    titles = _anchor_titles(sections)
+    sections.append(section("Sources and provenance", Prose(narrative.PROVENANCE), _bibliography(sources, titles)))
     catalog = Catalog(narrative.TITLE, narrative.PREAMBLE, tuple(sections), settings, REGENERATE)
     _check_policy_references(catalog)
     return catalog
@@ -87,11 +88,23 @@ def _override_reason_table() -> Table:
                  "Offered on every warning and critical card (`hooks/findings.py`).")
 
 
-def _bibliography(sources: Sources) -> Table:
+def _anchor_titles(sections: list[Section]) -> dict[str, str]:
+    """What each place that cites a source is called: sections, tables, entries."""
+    titles = {s.id: s.title for s in sections}
+    for sec in sections:
+        for block in sec.blocks:
+            if isinstance(block, Table):
+                titles.setdefault(block.id, block.title)
+            elif isinstance(block, Entries):
+                titles.update({e.id: e.title for e in block.entries})
+    return titles
+
+
+def _bibliography(sources: Sources, titles: dict[str, str]) -> Table:
     rows = []
     for (label, url), places in sorted(sources.used.items(), key=lambda item: item[0][0].lower()):
         source = f"[{plain(label)}]({url})" if url else plain(label)
-        cited_in = ", ".join(f"[{plain(place.replace('-', ' '))}](#{place})" for place in places)
+        cited_in = ", ".join(f"[{plain(titles.get(place, place))}](#{place})" for place in places)
         rows.append(row(source, cited_in))
     return table("Sources cited", ("Source", "Cited in"), rows)
 

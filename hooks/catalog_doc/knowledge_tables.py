@@ -60,16 +60,16 @@ def regimen_table(policy: Policy, sources: Sources, regimen_rows: Sequence[Regim
         effective = _in_effect(regimen, policy)
         usual = Cell(plain(effective.usual_text), policy=regimen.usual_is_policy,
                      default=plain(regimen.usual_text) if effective.usual_text != regimen.usual_text else None)
-        kind = "replacement" if regimen.replacement else "immunomodulatory"
         rows.append(row(
             f"{plain(regimen.title)} ({code(regimen.id)})",
-            plain(f"{_ROUTES.get(regimen.route, regimen.route)}, {kind}, {regimen.basis.value}"),
+            plain(", ".join((_ROUTES.get(regimen.route, regimen.route),
+                             *(("replacement",) if regimen.replacement else ()), regimen.basis.value))),
             usual,
             plain(regimen.hard_text),
             _other_limits(regimen, sources, slug(title)),
             sources.cite_all(_distinct((regimen.usual_source, regimen.hard_source)), slug(title)),
             anchor=f"regimen-{regimen.id}"))
-    return table(title, ("Regimen", "Route, kind, basis", "Usual range (info outside)",
+    return table(title, ("Regimen", "Route, basis", "Usual range (info outside)",
                          "Hard limits (warning outside)", "Other limits", "Sources"), rows, note)
 
 

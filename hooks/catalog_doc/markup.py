@@ -46,7 +46,7 @@ class PolicyRef:
 
 Inline = Text | Code | Strong | Emphasis | Link | PolicyRef
 
-_LINK = re.compile(r"\[([^\[\]]*)\]\((#[a-z0-9-]+|https?://[^\s()<>\"']+)\)")
+_LINK = re.compile(r"\[([^\[\]]*)\]\((#[a-z0-9_-]+|https?://[^\s()<>\"']+)\)")
 _POLICY = re.compile(r"\{policy:([a-z0-9_.]+)\}")
 _SPECIAL = re.compile(r"([\\`*\[\]{}_<>|])")
 

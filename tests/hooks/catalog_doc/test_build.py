@@ -92,7 +92,7 @@ def test_every_internal_link_points_at_an_anchor_of_the_catalog(catalog):
 
     targets = {s.id for s in catalog.sections} | set(tables(catalog)) | anchors(catalog)
     targets |= {e.id for s in catalog.sections for b in s.blocks if isinstance(b, Entries) for e in b.entries}
-    links = {m for text in texts(catalog) for m in re.findall(r"\]\(#([a-z0-9-]+)\)", text)}
+    links = {m for text in texts(catalog) for m in re.findall(r"\]\(#([a-z0-9_-]+)\)", text)}
     assert links and not links - targets, sorted(links - targets)
 
 
