@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: run test lint venv unit integration bench soak fuzz clean
+.PHONY: run test lint venv unit integration bench soak fuzz catalog clean
 
 ## make run: create .venv, install igcds, serve on 127.0.0.1:8080 (dev mode: no JWT, loopback only)
 run: venv
@@ -23,6 +23,10 @@ lint: venv
 ## make unit: the package tests only (no FHIR server; some start igcds or PostgreSQL)
 unit: venv
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/cds_service tests/fhir_mappings tests/hooks
+
+## make catalog: regenerate docs/clinical-rules.md from the code (default site policy: a clean environment)
+catalog: venv
+	env -i PATH="$$PATH" $(BIN)/igcds rules --format markdown --output docs/clinical-rules.md
 
 venv: $(VENV)/.installed
 

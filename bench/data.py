@@ -1,9 +1,10 @@
 """Benchmark data: one realistic CVID patient with ~60 resources and an IVIG draft order.
 
 Everything is generated here (deterministically, dates relative to ``now``) so the benchmark does
-not depend on the fixture files other suites own. Codes come from
-../shared/reference/clinical-facts.md: LOINC §1.1, ICD-10-CM/SNOMED §1.2, NDC/ATC §1.3, RxNorm §1.4,
-CVX §1.5; quantities carry UCUM units.
+not depend on the fixture files other suites own. Codes the rules read come from the service's own
+code lists (docs/clinical-rules.md, "Code lists and value sets"); the rest of the record (other
+medications, vaccines and labs the rules ignore) carries common public RxNorm, CVX and LOINC codes,
+so the mappers do the work a real record costs. Quantities carry UCUM units.
 
 * :func:`patient_resources` — the stored record (Patient + 61 clinical resources).
 * :func:`transaction_bundle` — the same as a transaction Bundle of PUT entries (for sekmet-fhir).

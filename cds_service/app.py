@@ -49,6 +49,8 @@ class ServiceState:
     catalog: Callable[[], list[dict[str, Any]]]
     openapi: Callable[[], dict[str, Any]]
     readiness_checks: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    #: The catalog as an HTML page (``GET /rules`` for a browser); None: JSON only.
+    catalog_html: Callable[[], str] | None = None
     #: ``[server] public_base_url`` without a trailing slash: JWT audiences are this + the path.
     audience_base: str = field(init=False)
 
@@ -70,6 +72,7 @@ def create_app(
     services: Registry | Iterable[ServiceDefinition],
     *,
     catalog: Callable[[], list[dict[str, Any]]] | None = None,
+    catalog_html: Callable[[], str] | None = None,
     audit: AuditSink | None = None,
     feedback: FeedbackHandler | None = None,
     metrics: Metrics | None = None,
@@ -96,6 +99,7 @@ def create_app(
         catalog=catalog or (lambda: []),
         openapi=openapi or (lambda: {}),
         readiness_checks={"auth": authenticator.readiness, **dict(readiness_checks or {})},
+        catalog_html=catalog_html,
     )
     app.extensions["cds_service"] = state
     _register_cors(app, config)

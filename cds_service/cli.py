@@ -39,6 +39,10 @@ class AppSpec:
     report: Callable[[Config, Sequence[str]], int] | None = None
     #: Expands relative-date markers in demo requests (``@now-10d``); identity by default.
     expand_request: Callable[[Any, datetime], Any] | None = None
+    #: (config, format) -> the whole catalog as a document, for ``rules --format <format>``.
+    render_catalog: Callable[[Config, str], str] | None = None
+    #: The formats ``render_catalog`` knows (e.g. markdown, html, json).
+    catalog_formats: tuple[str, ...] = ()
 
 
 def main(spec: AppSpec, argv: Sequence[str] | None = None) -> int:
@@ -62,7 +66,11 @@ def main(spec: AppSpec, argv: Sequence[str] | None = None) -> int:
     evaluate.add_argument("--config", default=None)
 
     rules = sub.add_parser("rules", help="print the rule catalog")
-    rules.add_argument("--json", action="store_true")
+    rules.add_argument("--json", action="store_true", help="the rule list as JSON (the body of GET /rules)")
+    rules.add_argument("--format", choices=("text", *spec.catalog_formats), default="text",
+                       help="text: the rule list; otherwise the whole catalog (rules, tables, site policy in effect)")
+    rules.add_argument("--config", default=None, help="TOML configuration whose site policy the catalog shows")
+    rules.add_argument("--output", default=None, help="write the catalog to this file instead of stdout")
 
     report = sub.add_parser("report", help="feedback statistics per rule", add_help=False)
     report.add_argument("rest", nargs=argparse.REMAINDER)
@@ -176,6 +184,15 @@ def _guess_service(registry: Any, path: str, body: Any) -> str:
 
 
 def _rules(spec: AppSpec, args: argparse.Namespace) -> int:
+    if args.format != "text" and spec.render_catalog is not None:
+        document = spec.render_catalog(spec.load_config(args.config, {}), args.format)
+        if args.output:
+            _write_atomically(Path(args.output), document)
+        else:  # UTF-8 whatever the terminal's locale says: the catalog is full of "≤", "µg" and "—"
+            sys.stdout.flush()
+            sys.stdout.buffer.write(document.encode("utf-8"))
+            sys.stdout.buffer.flush()
+        return 0
     rows = spec.catalog()
     if args.json:
         print(json.dumps({"rules": rows}, indent=2))
@@ -189,3 +206,11 @@ def _rules(spec: AppSpec, args: argparse.Namespace) -> int:
         source = row.get("source", {}).get("label", "")
         print(f"{row['id']:38} {services:34} {row.get('indicator', ''):18} {source}")
     return 0
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` in one step, so a reader (or ``git diff``) never sees half a catalog."""
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
+                                     delete=False) as handle:
+        handle.write(text)
+    Path(handle.name).replace(path)

@@ -283,8 +283,19 @@ def build_openapi(
             "get": {
                 "operationId": "rules",
                 "summary": "The rule catalog",
+                "description": "JSON by default. With `Accept: text/html` (as a browser sends) the whole catalog "
+                "as one self-contained page (inline style, no script), site policy in effect highlighted.",
                 "security": jwt,
-                "responses": {"200": _json("Rules", "every rule"), **_errors(401)},
+                "responses": {
+                    "200": {
+                        "description": "every rule (JSON), or the whole catalog as a page (HTML)",
+                        "content": {
+                            "application/json": {"schema": _ref("Rules")},
+                            "text/html": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **_errors(401),
+                },
             }
         },
         "/healthz": {

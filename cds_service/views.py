@@ -89,12 +89,35 @@ def feedback(service_id: str) -> Response:
     return json_response(state.feedback.handle(service_id, body))
 
 
+#: What ``GET /rules`` can answer, the default first (a client that accepts anything gets JSON).
+_RULES_TYPES = ("application/json", "text/html")
+#: The catalog page needs nothing from anywhere: no script, no image, no frame, only its inline style.
+_PAGE_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+                "frame-ancestors 'none'")
+
+
 @bp.get("/rules")
 def rules() -> Response:
+    """The rule catalog: JSON by default, the whole catalog as a page when the client asks for HTML
+    (``Accept: text/html``, as a browser does) and the application provides one."""
     state = _state()
     state.authenticator.authenticate(request, _audience("/rules"))
     g.service = "rules"
-    return json_response({"rules": state.catalog()})
+    wants_html = request.accept_mimetypes.best_match(_RULES_TYPES) == "text/html"
+    if wants_html and state.catalog_html is not None:
+        response = html_response(state.catalog_html())
+    else:
+        response = json_response({"rules": state.catalog()})
+    response.vary.add("Accept")
+    return response
+
+
+def html_response(page: str) -> Response:
+    response = Response(page, status=200, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = _PAGE_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @bp.get("/healthz")

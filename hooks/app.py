@@ -7,7 +7,7 @@ entry point (``gunicorn 'hooks.app:wsgi()'``) reading ``$IGCDS_CONFIG``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -26,6 +26,7 @@ from cds_service.report import run_report
 from cds_service.storage import Store
 
 from .catalog import catalog_json
+from .catalog_doc import RENDERERS, render
 from .policy import Policy
 from .services import SERVICES
 
@@ -41,6 +42,24 @@ def _version() -> str:
         return version("igcds")
     except PackageNotFoundError:  # running from a source tree without installing
         return "0+unknown"
+
+
+def render_catalog(config: Config, fmt: str) -> str:
+    """The whole catalog under the configuration's site policy (``igcds rules --format``)."""
+    return render(config.section("policy"), fmt)
+
+
+def catalog_page(config: Config) -> Callable[[], str]:
+    """``GET /rules`` as HTML: built on the first request (the configuration never changes in a
+    running worker), then served from memory."""
+    page: list[str] = []
+
+    def html() -> str:
+        if not page:
+            page.append(render_catalog(config, "html"))
+        return page[0]
+
+    return html
 
 
 def build_app(config: Config) -> Any:
@@ -60,6 +79,7 @@ def build_app(config: Config) -> Any:
         config,
         registry,
         catalog=catalog_json,
+        catalog_html=catalog_page(config),
         audit=audit,
         feedback=FeedbackHandler(registry, store, metrics),
         metrics=metrics,
@@ -83,6 +103,8 @@ SPEC = AppSpec(
     catalog=catalog_json,
     expand_request=expand,
     report=lambda config, argv: run_report(config, argv, prog="igcds report"),
+    render_catalog=render_catalog,
+    catalog_formats=tuple(RENDERERS),
 )
 
 

@@ -167,3 +167,11 @@ def test_feedback_example_from_the_spec_is_accepted_by_the_document(document: di
     }
     registry = Registry().with_resource(DOC_URI, Resource.from_contents(document, DRAFT202012))
     assert Draft202012Validator(schema, registry=registry).is_valid(spec_example)
+
+
+def test_the_rules_page_is_documented_as_html(server: RunningServer, document: dict[str, Any]) -> None:
+    content = document["paths"]["/rules"]["get"]["responses"]["200"]["content"]
+    assert set(content) == {"application/json", "text/html"}
+    page = requests.get(server.url("/rules"), headers={"Accept": "text/html"}, timeout=10)
+    assert page.status_code == 200 and page.headers["Content-Type"].split(";")[0] in content
+    assert page.text.startswith("<!doctype html>")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,22 @@ def test_a_bad_configuration_stops_start_up_naming_the_key(tmp_path):
     result = igcds("serve", "--config", str(config), "--port", "1")
     assert result.returncode == 2
     assert "fhir.timeout_s" in result.stderr and "expected a number" in result.stderr
+
+
+def test_rules_writes_the_catalog_under_the_sites_policy(tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text("[policy]\ntrough_max_age_days = 120\n")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("IGCDS_")}
+    run = [IGCDS, "rules", "--format", "markdown"]
+    default = subprocess.run(run, capture_output=True, text=True, timeout=60, cwd=REPO, env=clean)
+    assert default.returncode == 0, default.stderr
+    assert default.stdout == (REPO / "docs" / "clinical-rules.md").read_text(encoding="utf-8")
+    ours = subprocess.run([*run, "--config", str(site), "--output", str(tmp_path / "site.md")],
+                          capture_output=True, text=True, timeout=60, cwd=REPO, env=clean)
+    assert ours.returncode == 0 and ours.stdout == "", ours.stderr
+    text = (tmp_path / "site.md").read_text(encoding="utf-8")
+    assert "1 value(s) changed by this site's configuration: `trough_max_age_days` = 120 (default 90)" in text
+    assert "no trough IgG in the last **120** *(policy; default 90)* days" in text
+    page = igcds("rules", "--format", "html", "--config", str(site))
+    assert page.returncode == 0 and page.stdout.startswith("<!doctype html>")
+    assert '<mark class="policy changed">120</mark>' in page.stdout

@@ -1,8 +1,7 @@
 """CDS Hooks 2.0 conformance over real HTTP, against the production stack (``igcds serve``, gunicorn).
 
-Each test cites the requirement it checks: ids of
-../shared/reference/cds-hooks-2.0-service-requirements.md (D = discovery, R = request, P = prefetch,
-C = response, G = JSON, X = CORS) and Inferno's service requirement rows (I#).
+Each test cites the requirement it checks: ids of docs/conformance.md (D = discovery, R = request,
+P = prefetch, C = response, G = JSON, X = CORS) and Inferno's requirement ids (I#) listed there.
 """
 
 from __future__ import annotations

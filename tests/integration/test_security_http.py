@@ -1,6 +1,6 @@
 """CDS Hooks client authentication over real HTTP (``igcds serve``, gunicorn, 2 workers, not dev mode).
 
-Requirement ids: ../shared/reference/cds-hooks-2.0-service-requirements.md §6 (J1-J13, §6.4) and D11.
+Requirement ids: docs/conformance.md §6 (J1-J13, §6.4) and D11.
 Keys are real ES384 / RS384 key pairs made for this run. One server for the whole module; a local
 recording listener plays the client's JWKS endpoint, an attacker's ``jku`` and FHIR servers, so the
 tests can assert what was — and was not — fetched or sent.

@@ -1,7 +1,7 @@
 """Checks of CDS Hooks 2.0 response documents, shared by every suite.
 
-Each check names the requirement it enforces (ids of
-../shared/reference/cds-hooks-2.0-service-requirements.md, and Inferno's row numbers ``I#``).
+Each check names the requirement it enforces (ids and sections of docs/conformance.md, and the
+Inferno requirement ids ``I#`` listed there).
 """
 
 from __future__ import annotations
