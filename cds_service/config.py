@@ -107,6 +107,14 @@ class FhirConfig:
     max_response_bytes: int = 8_388_608
     #: Parallel FHIR queries per call.
     max_parallel: int = 8
+    #: FHIR queries in flight at once to one FHIR origin, per worker process. Each origin has its own
+    #: fetch threads, so a slow FHIR server cannot take those of another; a query beyond this limit is
+    #: refused at once (its prefetch key unavailable, 412 if required) rather than queued.
+    max_parallel_per_origin: int = 32
+
+    def __post_init__(self) -> None:
+        if self.max_parallel_per_origin < 1:
+            raise ConfigError(f"fhir.max_parallel_per_origin: expected 1 or more, got {self.max_parallel_per_origin}")
 
 
 @dataclass(frozen=True)

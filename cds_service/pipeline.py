@@ -78,6 +78,7 @@ class CallRunner:
             timeout_s=config.fhir.timeout_s,
             max_response_bytes=config.fhir.max_response_bytes,
             pool_size=max(4, config.fhir.max_parallel * 2),
+            max_parallel_per_origin=config.fhir.max_parallel_per_origin,
         )
 
     def run(self, service_id: str, body: Any, auth: AuthContext) -> CallOutcome:
