@@ -7,8 +7,8 @@ fetch threads of every client; a dripping ``jwks_url`` took 30 s with ``jwks_tim
 socket timeout is re-armed before *every* receive to what the deadline leaves (at most the per-read
 timeout), and a receive with nothing left fails at once, so the exchange cannot outlive its deadline:
 
-* connect: urllib3's connect timeout, never more than what the deadline leaves (and the TLS handshake is
-  bounded as a whole by the socket timeout in CPython's ``ssl`` module);
+* connect: urllib3's connect timeout, never more than what the deadline leaves; then the TLS handshake,
+  bounded as a whole (CPython's ``ssl`` module) by what the deadline leaves after the connect;
 * status line and headers: ``http.client`` reads them through the response's file object, which here
   reads the socket through :class:`_DeadlineReader`;
 * body: the same file object, read as it arrives (``read1``), with the size limit checked after every read.
@@ -100,12 +100,29 @@ class _DeadlineResponse(http.client.HTTPResponse):
             self.fp = io.BufferedReader(_DeadlineReader(sock, deadline, sock.gettimeout()), 65536)
 
 
-class _HTTPConnection(HTTPConnection):
+class _DeadlineConnection(HTTPConnection):
+    """Reads its responses under the deadline; a new socket gets only what the deadline leaves after the
+    TCP connect, so the TLS handshake that follows (bounded as a whole by the socket timeout) cannot
+    take a second connect timeout."""
+
     response_class = _DeadlineResponse
 
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        deadline = _EXCHANGE_DEADLINE.get()
+        if deadline is not None:
+            current = sock.gettimeout()
+            left = max(deadline.remaining(), 0.001)  # never 0: that would make the socket non-blocking
+            sock.settimeout(left if current is None else min(current, left))
+        return sock
 
-class _HTTPSConnection(HTTPSConnection):
-    response_class = _DeadlineResponse
+
+class _HTTPConnection(_DeadlineConnection):
+    pass
+
+
+class _HTTPSConnection(_DeadlineConnection, HTTPSConnection):
+    pass
 
 
 class _HTTPPool(HTTPConnectionPool):
