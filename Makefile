@@ -8,7 +8,9 @@ PORT   ?= 8080
 .PHONY: run test lint venv unit integration bench soak fuzz catalog clean
 
 ## make run: create .venv, install igcds, serve on 127.0.0.1:8080 (dev mode: no JWT, loopback only)
+## make run FHIR_SERVER=http://127.0.0.1:8081/fhir: also fetch missing prefetch from that (dev) FHIR server
 run: venv
+	$(if $(FHIR_SERVER),IGCDS_FHIR__ALLOWED_SERVERS='["$(FHIR_SERVER)"]') \
 	$(BIN)/igcds serve --dev --host $(HOST) --port $(PORT) $(if $(IGCDS_CONFIG),--config $(IGCDS_CONFIG),)
 
 ## make test: create every venv and server binary the suite needs, lint, then run the whole suite

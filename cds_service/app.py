@@ -13,7 +13,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -21,9 +21,10 @@ from flask import Flask, Response, g, request
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
+from .addresses import LOOPBACK_ORIGIN, is_loopback_host, is_loopback_origin
 from .auth import Authenticator, build_authenticator
 from .config import Config
-from .errors import CdsError, InvalidRequest, RegistryError
+from .errors import CdsError, Forbidden, InvalidRequest, RegistryError
 from .extensions import AuditSink, Metrics, NullAudit, NullMetrics
 from .feedback import FeedbackHandler
 from .pipeline import CallRunner, Clock, utc_now
@@ -102,14 +103,53 @@ def create_app(
         catalog_html=catalog_html,
     )
     app.extensions["cds_service"] = state
-    _register_cors(app, config)
+    cors_origins: list[str | re.Pattern[str]] = (
+        dev_cors_origins(config.server.cors_origins) if config.dev else list(config.server.cors_origins))
+    _register_cors(app, cors_origins)
     app.register_blueprint(bp)
     _register_request_hooks(app, state)
+    if config.dev:
+        _register_dev_mode_guard(app, cors_origins)
     _register_error_handlers(app)
     return app
 
 
-def _register_cors(app: Flask, config: Config) -> None:
+def dev_cors_origins(configured: Sequence[str]) -> list[str | re.Pattern[str]]:
+    """The CORS origins dev mode honours: the configured ones on this machine, and any origin on this
+    machine for ``*``. A page from anywhere else must not drive an igcds that asks for no token."""
+    origins: list[str | re.Pattern[str]] = [o for o in configured if is_loopback_origin(o)]
+    if "*" in configured:
+        origins.append(LOOPBACK_ORIGIN)
+    return origins
+
+
+def _register_dev_mode_guard(app: Flask, cors_origins: Sequence[str | re.Pattern[str]]) -> None:
+    """Dev mode turns authentication off, so the app itself (not only ``igcds serve --dev``, which also
+    refuses a non-loopback bind address) answers this machine only: a peer that is not loopback, or a
+    browser page whose ``Origin`` is not on this machine, gets 403 before anything else happens. Without
+    the Origin check a web page could make a developer's browser drive igcds (a POST with a text/plain
+    body needs no CORS preflight) to probe their machine. Every WSGI server names the peer in
+    ``REMOTE_ADDR`` (gunicorn: ``""`` on a Unix socket, refused too)."""
+    log.warning("DEV MODE: CDS Hooks JWT authentication is DISABLED. Only this machine is served "
+                "(loopback peers, pages from loopback origins). Never expose this server.",
+                extra={"event": "dev_mode"})
+
+    def origin_allowed(origin: str) -> bool:
+        return any(o.match(origin) if isinstance(o, re.Pattern) else o.lower() == origin.lower()
+                   for o in cors_origins)
+
+    @app.before_request
+    def _this_machine_only() -> None:
+        environ = request.environ
+        peer = environ.get("REMOTE_ADDR")  # absent only for a WSGI call made in-process (no network peer)
+        if peer is not None and not is_loopback_host(peer):
+            raise Forbidden("dev mode (no authentication) answers this machine only")
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is not None and not origin_allowed(origin):
+            raise Forbidden("dev mode (no authentication) answers pages served from this machine only")
+
+
+def _register_cors(app: Flask, origins: list[str | re.Pattern[str]]) -> None:
     """CORS by flask-cors, with its answer for a request that carries no ``Origin`` computed once.
 
     An EHR calls server to server, without ``Origin``; flask-cors's headers for such a request
@@ -123,7 +163,7 @@ def _register_cors(app: Flask, config: Config) -> None:
     before = list(app.after_request_funcs.get(None, []))
     CORS(
         app,
-        resources={r"/*": {"origins": list(config.server.cors_origins)}},
+        resources={r"/*": {"origins": origins}},
         allow_headers=["Authorization", "Content-Type"],
         methods=["GET", "POST", "OPTIONS"],
         expose_headers=["X-Request-Id"],

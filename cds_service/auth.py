@@ -26,7 +26,8 @@ No ``sub`` claim is required (removed from the spec in 2018). Any failure raises
 and the reason goes to the log. Reasons name ``iss``, ``kid``, ``jti`` or a claim name, never the
 token, a signature or a claim value beyond those.
 
-Dev mode (``igcds serve --dev``, loopback only; enforced by the CLI) skips all of this.
+Dev mode (``igcds serve --dev``) skips all of this; the CLI refuses a non-loopback bind address and the
+app answers loopback peers and pages only (``app._register_dev_mode_guard``).
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ class AuthConfig:
     jwks_cache_s: int = 3600
     #: Unknown ``kid`` refetches the JWKS at most this often per client, in seconds.
     jwks_min_refresh_s: int = 30
-    #: Timeout of one JWKS fetch (connect and read), in seconds.
+    #: The most one JWKS fetch may take, connect, headers and body together, in seconds.
     jwks_timeout_s: float = 2.0
     #: Largest JWKS document accepted, in bytes.
     jwks_max_bytes: int = 65_536
@@ -101,12 +101,21 @@ class FhirConfig:
     deadline_s: float = 4.0
     #: Pages followed through a searchset's ``next`` link (prefetch or fetched).
     max_pages: int = 5
-    #: FHIR base URLs the service may call when no client registry applies (dev and tests).
+    #: FHIR base URLs the service may call when no client registry applies (dev mode: the dev FHIR
+    #: server; being on loopback is not enough).
     allowed_servers: tuple[str, ...] = ()
     #: Largest FHIR response accepted, in bytes.
     max_response_bytes: int = 8_388_608
     #: Parallel FHIR queries per call.
     max_parallel: int = 8
+    #: FHIR queries in flight at once to one FHIR origin, per worker process. Each origin has its own
+    #: fetch threads, so a slow FHIR server cannot take those of another; a query beyond this limit is
+    #: refused at once (its prefetch key unavailable, 412 if required) rather than queued.
+    max_parallel_per_origin: int = 32
+
+    def __post_init__(self) -> None:
+        if self.max_parallel_per_origin < 1:
+            raise ConfigError(f"fhir.max_parallel_per_origin: expected 1 or more, got {self.max_parallel_per_origin}")
 
 
 @dataclass(frozen=True)
@@ -153,7 +162,8 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     #: Application sections (e.g. ``policy``), already validated into their dataclasses.
     sections: Mapping[str, Any] = field(default_factory=dict)
-    #: Dev mode: JWT checks off (loopback only), loopback FHIR servers allowed.
+    #: Dev mode: JWT checks off; loopback peers and loopback browser origins only (``app``), FHIR
+    #: servers from ``[fhir] allowed_servers`` only.
     dev: bool = False
     #: Where the configuration came from (for ``/readyz`` and logs).
     origin: str = "defaults"

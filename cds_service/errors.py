@@ -43,6 +43,13 @@ class Unauthorized(CdsError):
         return {"error": self.code}
 
 
+class Forbidden(CdsError):
+    """Dev mode (no authentication) and a caller that is not this machine, or a page served from elsewhere."""
+
+    status_code = 403
+    code = "forbidden"
+
+
 class UnknownService(CdsError):
     status_code = 404
     code = "unknown-service"

@@ -7,80 +7,84 @@ urllib3 directly rather than through requests: measured against sekmet-fhir, a q
 CPU through requests and 1.2-1.4 ms without it (docs/performance.md).
 
 Every call of one CDS request shares a :class:`Deadline`, so the whole FHIR phase finishes within
-``[fhir] deadline_s`` however many queries it needs. Each query has its own timeout (``[fhir]
-timeout_s``, shortened to what the deadline leaves) and is retried once on 429/503 if time remains.
+``[fhir] deadline_s`` however many queries it needs: each query's whole exchange (connect, status line,
+headers, body) ends by it, a peer dripping bytes included (:mod:`cds_service.bounded_http`). Each receive
+also has its own timeout (``[fhir] timeout_s``), and a query is retried once on 429/503 if time remains.
 Redirects are not followed and no proxy is taken from the environment: the token goes where we say.
 
-Token hygiene: the ``fhirAuthorization`` bearer token is sent only to the origin of the request's
-``fhirServer``; any URL on another origin (a ``next`` link, a reference) is refused before a
-connection is made. The token is never logged and never part of an error message.
+Token hygiene: the ``fhirAuthorization`` bearer token is sent only under the request's ``fhirServer``
+(same origin *and* base path). Every URL (a ``next`` link, a reference) is checked before a connection is
+made, after its dot segments are resolved (RFC 3986 §5.2.4, percent-encoded dots included): a URL on
+another origin, one that climbs out of the base path (``<fhirServer>/../secret``), one with credentials,
+an encoded slash or backslash, or a port that is not a port is refused. The URL asked for is the one
+checked. The token is never logged and never part of an error message.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import orjson
-import urllib3
+
+from .bounded_http import Deadline, ExchangeError, bounded_get
+
+__all__ = ["ACCEPT", "Deadline", "FhirClient", "FhirClientSettings", "FhirFetchError", "normalise_base"]
 
 log = logging.getLogger("igcds.fhir")
 
 ACCEPT = "application/fhir+json, application/json;q=0.9"
 _RETRY_STATUSES = (429, 503)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+#: Path text that some servers read as a separator: refused rather than guessed at.
+_SEPARATOR_LOOKALIKES = ("\\", "%2f", "%5c")
 
 
 class FhirFetchError(Exception):
     """A FHIR query that gave no usable answer. The message never contains the token."""
 
 
-class Deadline:
-    """A monotonic budget shared by all queries of one CDS call."""
-
-    def __init__(self, seconds: float) -> None:
-        self.expires_at = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return max(0.0, self.expires_at - time.monotonic())
-
-    @property
-    def expired(self) -> bool:
-        return self.remaining() <= 0.0
-
-
-def origin_of(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme.lower(), (parts.hostname or "").lower(), port
-
-
 def normalise_base(url: str) -> str:
     return url.rstrip("/")
 
 
-_pool_lock = threading.Lock()
-_pool: tuple[int, int, urllib3.PoolManager] | None = None  # (pid, size, manager)
+Origin = tuple[str, str, int | None]
 
 
-def _pool_manager(pool_size: int) -> urllib3.PoolManager:
-    """This process's connection pools (a forked worker never reuses its parent's sockets)."""
-    global _pool
-    current = _pool
-    pid = os.getpid()
-    if current is not None and current[0] == pid and current[1] == pool_size:
-        return current[2]
-    with _pool_lock:
-        if _pool is None or _pool[0] != pid or _pool[1] != pool_size:
-            # block=False: a burst beyond pool_size opens extra connections rather than waiting.
-            _pool = (pid, pool_size, urllib3.PoolManager(num_pools=8, maxsize=pool_size, block=False,
-                                                         retries=False))
-        return _pool[2]
+def _split(url: str) -> tuple[SplitResult, Origin] | None:
+    """The URL's parts and origin, or None when it has no usable origin (a port that is not a port,
+    credentials, no host)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    if "@" in parts.netloc or not parts.hostname:
+        return None
+    return parts, (parts.scheme.lower(), parts.hostname.lower(), port)
+
+
+def remove_dot_segments(path: str) -> str | None:
+    """RFC 3986 §5.2.4 over whole segments, a segment counting as ``.`` or ``..`` once its percent-encoded
+    dots are decoded (``%2e%2E`` is ``..``: servers decode it). None when the path climbs above the root."""
+    segments = path.split("/")[1:] if path.startswith("/") else path.split("/")
+    kept: list[str] = []
+    for index, segment in enumerate(segments):
+        dots = segment.lower().replace("%2e", ".")
+        if dots in (".", ".."):
+            if dots == "..":
+                if not kept:
+                    return None
+                kept.pop()
+            if index == len(segments) - 1:
+                kept.append("")  # "a/b/.." is the directory "a/"
+            continue
+        kept.append(segment)
+    return "/" + "/".join(kept)
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ class FhirClientSettings:
     timeout_s: float = 2.0
     max_response_bytes: int = 8_388_608
     pool_size: int = 16
+    #: Queries in flight at once to one FHIR origin in this process (``[fhir] max_parallel_per_origin``).
+    max_parallel_per_origin: int = 32
 
 
 class FhirClient:
@@ -103,7 +109,10 @@ class FhirClient:
         metrics: Any = None,
     ) -> None:
         self.base_url = normalise_base(base_url)
-        self._origin = origin_of(self.base_url)
+        split = _split(self.base_url)
+        #: (scheme, host, port) of fhirServer: the fetches of every call to it share one lane (prefetch).
+        self.origin: Origin = split[1] if split else ("", "", None)
+        self._base_path = normalise_base(split[0].path) if split else ""
         self._token = access_token
         self.deadline = deadline
         self.settings = settings
@@ -112,76 +121,69 @@ class FhirClient:
     def __repr__(self) -> str:  # never show the token
         return f"FhirClient({self.base_url!r})"
 
-    def url_for(self, relative: str) -> str:
+    def checked_url(self, relative_or_absolute: str) -> str | None:
+        """The absolute URL to ask for, its dot segments resolved, or None when it is not under this
+        fhirServer (see the module docstring for what is refused)."""
         # Only the part before "?" decides: a search such as ``code=http://loinc.org|29463-7``
         # carries "://" in its query string and is still relative.
-        if "://" in relative.split("?", 1)[0]:
-            return relative
-        return urljoin(self.base_url + "/", relative.lstrip("/"))
+        if "://" in relative_or_absolute.split("?", 1)[0]:
+            url = relative_or_absolute
+        else:
+            url = self.base_url + "/" + relative_or_absolute.lstrip("/")
+        split = _split(url)
+        if split is None or split[1] != self.origin:
+            return None
+        parts = split[0]
+        if any(lookalike in parts.path.lower() for lookalike in _SEPARATOR_LOOKALIKES):
+            return None
+        path = remove_dot_segments(parts.path)
+        if path is None or not (path == self._base_path or path.startswith(self._base_path + "/")):
+            return None
+        return f"{parts.scheme}://{parts.netloc}{path}" + (f"?{parts.query}" if parts.query else "")
 
     def same_origin(self, url: str) -> bool:
-        """True only for URLs under this fhirServer (same origin *and* base path)."""
-        return origin_of(url) == self._origin and (url == self.base_url or url.startswith(self.base_url + "/"))
+        """True only for URLs under this fhirServer (same origin *and* base path, dot segments resolved)."""
+        return self.checked_url(url) is not None
 
     def get_json(self, relative_or_absolute: str) -> Mapping[str, Any]:
         """GET a FHIR URL on this server; returns the parsed resource or raises FhirFetchError."""
-        url = self.url_for(relative_or_absolute)
-        if not self.same_origin(url):
-            raise FhirFetchError("refused a URL on another origin than fhirServer")
+        url = self.checked_url(relative_or_absolute)
+        if url is None:
+            raise FhirFetchError("refused a URL on another origin than fhirServer or outside its base path")
         headers = {"Accept": ACCEPT}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         attempts = 2
-        last_error = "no attempt made"
         for attempt in range(attempts):
-            remaining = self.deadline.remaining()
-            if remaining <= 0.05:
+            if self.deadline.remaining() <= 0.05:
                 raise FhirFetchError("deadline reached before the query could be made")
-            timeout = min(self.settings.timeout_s, remaining)
             started = time.perf_counter()
             status = "error"
             try:
-                response = _pool_manager(self.settings.pool_size).request(
-                    "GET", url, headers=headers,
-                    timeout=urllib3.Timeout(connect=min(timeout, 1.0 + timeout / 2), read=timeout),
-                    preload_content=False, redirect=False, retries=False,
-                )
-                status = str(response.status)
-                reusable = False
-                try:
-                    if response.status in _RETRY_STATUSES and attempt + 1 < attempts:
-                        last_error = f"HTTP {response.status}"
-                        wait = _retry_after(response.headers.get("Retry-After"))
-                        if wait + 0.1 < self.deadline.remaining():
-                            time.sleep(wait)
-                            continue
-                        raise FhirFetchError(f"{last_error}, no time left to retry")
-                    if response.status != 200:
-                        raise FhirFetchError(f"HTTP {response.status}")
-                    body = _read_limited(response, self.settings.max_response_bytes, self.deadline)
-                    reusable = True
-                finally:
-                    if reusable:  # read to the end: the connection goes back to the pool
-                        response.release_conn()
-                    else:  # an unread or broken answer: never reuse that connection
-                        response.close()
-            except urllib3.exceptions.NewConnectionError:  # also a ConnectTimeoutError, for history
-                raise FhirFetchError("connection failed (NewConnectionError)") from None
-            except urllib3.exceptions.TimeoutError:
-                raise FhirFetchError("timed out") from None
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                raise FhirFetchError(f"connection failed ({type(exc).__name__})") from None
+                answer = bounded_get(url, headers=headers, deadline=self.deadline, timeout_s=self.settings.timeout_s,
+                                     max_bytes=self.settings.max_response_bytes, pool_size=self.settings.pool_size)
+                status = str(answer.status)
+            except ExchangeError as exc:
+                raise FhirFetchError(str(exc)) from None
             finally:
                 if self._metrics is not None:
                     self._metrics.observe_fhir(time.perf_counter() - started, status)
+            if answer.status in _RETRY_STATUSES and attempt + 1 < attempts:
+                wait = _retry_after(answer.headers.get("Retry-After"))
+                if wait + 0.1 < self.deadline.remaining():
+                    time.sleep(wait)
+                    continue
+                raise FhirFetchError(f"HTTP {answer.status}, no time left to retry")
+            if answer.status != 200:
+                raise FhirFetchError(f"HTTP {answer.status}")
             try:
-                parsed = orjson.loads(body)
+                parsed = orjson.loads(answer.body)
             except orjson.JSONDecodeError:
                 raise FhirFetchError("response is not JSON") from None
             if not isinstance(parsed, dict) or not isinstance(parsed.get("resourceType"), str):
                 raise FhirFetchError("response is not a FHIR resource")
             return parsed
-        raise FhirFetchError(last_error)
+        raise FhirFetchError("no attempt made")  # pragma: no cover - the loop returns or raises
 
     def read(self, reference: str) -> Mapping[str, Any] | None:
         """Read ``Type/id``; None when it cannot be had (the caller degrades gracefully)."""
@@ -200,27 +202,3 @@ def _retry_after(value: str | None) -> float:
         return min(max(float(value), 0.0), 1.0) if value else 0.2
     except ValueError:
         return 0.2
-
-
-def _read_limited(response: urllib3.BaseHTTPResponse, limit: int, deadline: Deadline) -> bytes:
-    """The body as it arrives (``read1``), checking the size limit and the call's deadline after every
-    read. ``iter_content`` would block until a whole chunk has arrived, so a server dripping a byte now
-    and then (each within the read timeout) held the fetch thread long past the deadline and, with a
-    few such calls, starved the fetch pool of every other call (tests/integration/test_fault_injection)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        if deadline.expired:
-            raise FhirFetchError("deadline reached while reading the response")
-        try:
-            chunk = response.read1(65536, decode_content=True)
-        except urllib3.exceptions.ReadTimeoutError:
-            raise FhirFetchError("timed out") from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise FhirFetchError(f"connection failed ({type(exc).__name__})") from None
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            raise FhirFetchError(f"response larger than {limit} bytes")
-        chunks.append(chunk)

@@ -3,8 +3,11 @@
 - A **file** is read at start-up (an unusable file stops start-up) and read again when its
   modification time changes and a token names a ``kid`` it does not have (key rotation by
   replacing the file, no restart).
-- A **URL** (the client's ``jwks_url``, or an allowlisted ``jku``) is fetched on first use with a
-  short timeout, no redirects, no proxies from the environment and a size limit. It is trusted for
+- A **URL** (the client's ``jwks_url``, or an allowlisted ``jku``) is fetched on first use, the whole
+  exchange (connect, headers, body) within ``[auth] jwks_timeout_s`` however the server drips its bytes
+  (:func:`cds_service.bounded_http.bounded_get`, the FHIR client's mechanism: the fetch holds the client's
+  key-set lock, so every call of that client waits for it), with no redirects, no proxies from the
+  environment and a size limit. It is trusted for
   ``[auth] jwks_cache_s``; a token with an unknown ``kid`` triggers a refetch, at most once every
   ``[auth] jwks_min_refresh_s`` per URL (so a flood of made-up ``kid`` values cannot turn this service
   into a request amplifier). When a refetch fails, the keys already known stay in use and the
@@ -30,10 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
 from jwt import PyJWK
 from jwt.exceptions import PyJWKError
 
+from .bounded_http import Answer, Deadline, ExchangeError, bounded_get
 from .errors import ConfigError
 
 log = logging.getLogger("igcds.auth")
@@ -117,17 +120,16 @@ class KeyStore:
         timeout_s: float = 2.0,
         max_bytes: int = 65_536,
         clock: Callable[[], float] = time.monotonic,
-        session_factory: Callable[[], requests.Session] | None = None,
+        http_get: Callable[..., Answer] = bounded_get,
     ) -> None:
         self.cache_s = cache_s
         self.min_refresh_s = min_refresh_s
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
         self.clock = clock
-        self._session_factory = session_factory or _plain_session
+        self._http_get = http_get
         self._entries: dict[str, _Entry] = {}
         self._entries_lock = threading.Lock()
-        self._local = threading.local()
         #: Number of network fetches made (tests and metrics).
         self.fetches = 0
 
@@ -179,7 +181,7 @@ class KeyStore:
             stale = entry.fetched_at is None or now - entry.fetched_at >= self.cache_s
             if stale and self._may_fetch(entry, now):
                 self._refresh(entry, url, now)
-            if kid not in entry.keys and self._may_fetch(entry, now):
+            elif kid not in entry.keys and self._may_fetch(entry, now):  # one fetch per lookup at most
                 self._refresh(entry, url, now)
             return entry.keys.get(kid)
 
@@ -201,28 +203,16 @@ class KeyStore:
 
     def _fetch(self, url: str) -> Any:
         self.fetches += 1
-        session = getattr(self._local, "session", None)
-        if session is None or getattr(self._local, "pid", None) != os.getpid():
-            session = self._session_factory()
-            self._local.session, self._local.pid = session, os.getpid()
         try:
-            with session.get(url, timeout=(self.timeout_s, self.timeout_s), allow_redirects=False,
-                             stream=True, headers={"Accept": "application/json, application/jwk-set+json"}
-                             ) as response:
-                if response.status_code != 200:
-                    raise JwksError(f"JWKS {url}: HTTP {response.status_code}")
-                body = bytearray()
-                deadline = time.monotonic() + self.timeout_s
-                for chunk in response.iter_content(chunk_size=16384):
-                    body.extend(chunk)
-                    if len(body) > self.max_bytes:
-                        raise JwksError(f"JWKS {url}: larger than {self.max_bytes} bytes")
-                    if time.monotonic() > deadline:
-                        raise JwksError(f"JWKS {url}: too slow")
-        except requests.RequestException as exc:
-            raise JwksError(f"JWKS {url}: {type(exc).__name__}") from None
+            answer = self._http_get(url, headers={"Accept": "application/json, application/jwk-set+json"},
+                                    deadline=Deadline(self.timeout_s), timeout_s=self.timeout_s,
+                                    max_bytes=self.max_bytes)
+        except ExchangeError as exc:
+            raise JwksError(f"JWKS {url}: {exc}") from None
+        if answer.status != 200:
+            raise JwksError(f"JWKS {url}: HTTP {answer.status}")
         try:
-            return json.loads(bytes(body))
+            return json.loads(answer.body)
         except ValueError:
             raise JwksError(f"JWKS {url}: not JSON") from None
 
@@ -246,8 +236,3 @@ def _mtime(path: str) -> float | None:
     except OSError:
         return None
 
-
-def _plain_session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # no proxy or netrc credentials from the environment
-    return session

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .addresses import is_loopback_url
 from .auth import AuthContext
 from .cards import Card, ServiceResponse
 from .config import Config
@@ -46,15 +45,12 @@ class CallOutcome:
 
 
 def fhir_server_allowed(url: str, auth: AuthContext, config: Config) -> bool:
-    """The request's fhirServer must be on the caller's list (or the global list; loopback in dev
-    mode when no list is configured)."""
+    """The request's fhirServer must be on the caller's list (``[[clients]] fhir_servers``), or, for a
+    caller without one (dev mode), on ``[fhir] allowed_servers``. Being on loopback earns nothing: in dev
+    mode a page or a local program could otherwise send igcds to any port of the developer's machine."""
     allowed = auth.fhir_servers if auth.fhir_servers is not None else config.fhir.allowed_servers
     base = normalise_base(url)
-    if any(base == normalise_base(a) for a in allowed):
-        return True
-    # Dev convenience: with no allowlist configured, a local FHIR server is fine. A configured
-    # allowlist is authoritative, even in dev mode.
-    return config.dev and auth.issuer is None and not allowed and is_loopback_url(url)
+    return any(base == normalise_base(a) for a in allowed)
 
 
 class CallRunner:
@@ -78,6 +74,7 @@ class CallRunner:
             timeout_s=config.fhir.timeout_s,
             max_response_bytes=config.fhir.max_response_bytes,
             pool_size=max(4, config.fhir.max_parallel * 2),
+            max_parallel_per_origin=config.fhir.max_parallel_per_origin,
         )
 
     def run(self, service_id: str, body: Any, auth: AuthContext) -> CallOutcome:
@@ -147,6 +144,8 @@ class CallRunner:
         if not fhir_server_allowed(server, auth, self.config):
             log.warning("fhirServer not on the allowlist", extra={
                 "event": "fhir_server_refused", "issuer": auth.issuer or "dev"})
+            if auth.fhir_servers is None:
+                return None, "fhirServer is not on the allowlist ([fhir] allowed_servers)"
             return None, "fhirServer is not on this client's allowlist"
         token = (body.get("fhirAuthorization") or {}).get("access_token")
         return FhirClient(

@@ -13,23 +13,73 @@ For each prefetch key a service declares:
 A *required* key that ends up unavailable answers 412 naming the key (P8). An optional key that
 ends up unavailable is reported to the handler in ``HookRequest.unavailable`` so rules that
 depend on it stay quiet rather than report "missing" data the client never sent.
+
+Fetches run on one *lane* per FHIR origin (a bulkhead): its own threads, at most ``[fhir]
+max_parallel_per_origin`` queries in flight. A slow or hostile FHIR server can only fill its own lane, so
+the clients of other FHIR servers never wait behind it (issue 15 finding 3); a fetch its lane has no room
+for is not queued but refused at once, the key unavailable (412 if required) with a reason saying so.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import PrefetchUnavailable
-from .fhir_client import FhirClient, FhirFetchError
+from .fhir_client import FhirClient, FhirFetchError, Origin
 from .registry import TOKEN_PATTERN, USER_TOKENS, Prefetch, ServiceDefinition
 
 log = logging.getLogger("igcds.prefetch")
 
-_EXECUTOR = ThreadPoolExecutor(max_workers=32, thread_name_prefix="fhir")
+
+class _Lane:
+    """The fetch threads of one FHIR origin: at most ``limit`` jobs at once, the rest refused, never queued."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._slots = threading.BoundedSemaphore(limit)
+        self._executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="fhir")
+
+    def submit(self, job: Callable[[], Any]) -> Future[Any] | None:
+        """The running job, or None when the lane is full (no thread is waited for)."""
+        if not self._slots.acquire(blocking=False):
+            return None
+
+        def run() -> Any:
+            try:
+                return job()
+            finally:
+                self._slots.release()
+
+        try:
+            return self._executor.submit(run)
+        except RuntimeError:  # interpreter shutting down
+            self._slots.release()
+            return None
+
+
+_lanes_lock = threading.Lock()
+_lanes: dict[tuple[Origin, int], _Lane] = {}
+_lanes_pid = os.getpid()
+
+
+def _lane(origin: Origin, limit: int) -> _Lane:
+    """This process's lane for ``origin``. Origins are bounded by configuration: only allowlisted
+    ``fhirServer`` values get a FhirClient, and every URL it fetches is under that server."""
+    global _lanes_pid
+    with _lanes_lock:
+        if _lanes_pid != os.getpid():  # a forked worker starts with no threads of its parent
+            _lanes.clear()
+            _lanes_pid = os.getpid()
+        lane = _lanes.get((origin, limit))
+        if lane is None:
+            lane = _lanes[(origin, limit)] = _Lane(limit)
+        return lane
 
 
 class TemplateError(ValueError):
@@ -178,30 +228,33 @@ def _fetch_all(
         jobs[key] = _job_fetch(client, query, specs[key].paged, max_pages)
     for key, first in to_page.items():
         jobs[key] = _job_page(client, first, max_pages)
-    futures = {key: _EXECUTOR.submit(job) for key, job in jobs.items()}
+    lane = _lane(client.origin, client.settings.max_parallel_per_origin)
+    futures: dict[str, Future[Any]] = {}
+    for key, job in jobs.items():
+        future = lane.submit(job)
+        if future is None:
+            _unavailable(key, f"fhirServer busy: [fhir] max_parallel_per_origin ({lane.limit}) queries "
+                              "already in flight to it", to_page, res)
+        else:
+            futures[key] = future
+    if len(futures) < len(jobs):
+        log.warning("FHIR fetches refused: this fhirServer's lane is full", extra={
+            "event": "fhir_origin_busy", "count": len(jobs) - len(futures),
+            "reason": f"[fhir] max_parallel_per_origin = {lane.limit}"})
     wait(list(futures.values()), timeout=client.deadline.remaining() + 0.2)
     for key, future in futures.items():
         if not future.done():
             future.cancel()
-            res.reasons[key] = "deadline reached"
-            if key in to_page:
-                res.data[key] = to_page[key]
-            else:
-                res.unavailable.add(key)
+            _unavailable(key, "deadline reached", to_page, res)
             continue
         try:
             value, pages = future.result()
-        except FhirFetchError as exc:
-            res.reasons[key] = f"fetch failed: {exc}"
-            if key in to_page:  # partial data beats none: keep what the client sent
-                res.data[key] = to_page[key]
-            else:
-                res.unavailable.add(key)
+        except FhirFetchError as exc:  # partial data beats none: a paged key keeps what the client sent
+            _unavailable(key, f"fetch failed: {exc}", to_page, res)
             continue
         except Exception:  # a bug in paging must not become a 500; log and degrade
             log.exception("prefetch fetch crashed", extra={"event": "prefetch_crash", "key": key})
-            res.reasons[key] = "fetch failed"
-            res.unavailable.add(key)
+            _unavailable(key, "fetch failed", to_page, res)
             continue
         if is_operation_outcome(value):
             res.reasons[key] = "the FHIR server returned an OperationOutcome"
@@ -210,6 +263,15 @@ def _fetch_all(
         res.data[key] = value
         res.fetched += key in to_fetch
         res.pages_followed += pages
+
+
+def _unavailable(key: str, reason: str, to_page: Mapping[str, Mapping[str, Any]], res: Resolution) -> None:
+    """A key whose fetch gave nothing: a paged key keeps the first page the client sent, others are gone."""
+    res.reasons[key] = reason
+    if key in to_page:
+        res.data[key] = to_page[key]
+    else:
+        res.unavailable.add(key)
 
 
 def _job_fetch(client: FhirClient, query: str, paged: bool, max_pages: int) -> Callable[[], Any]:
@@ -235,8 +297,8 @@ def _follow(client: FhirClient, first: Mapping[str, Any], max_pages: int) -> tup
     seen: set[str] = set()
     while url and pages < max_pages and url not in seen:
         seen.add(url)
-        if not client.same_origin(client.url_for(url)):
-            log.warning("refused next link to another origin", extra={"event": "next_link_refused"})
+        if not client.same_origin(url):  # another origin, dot segments out of fhirServer, a bad port...
+            log.warning("refused a next link outside fhirServer", extra={"event": "next_link_refused"})
             break
         if client.deadline.remaining() < 0.1:
             break

@@ -2,7 +2,8 @@
 
 The CORS headers of a request without ``Origin`` are computed once from flask-cors and added by a
 fast hook; these tests check that every response carries exactly the headers flask-cors alone
-would have given it, for browser requests, preflights and errors as well.
+would have given it, for browser requests, preflights and errors as well, in both modes (dev mode
+narrows the origins to this machine's: tests/cds_service/test_dev_mode.py).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from cds_service.config import load_config
 BODY = {"hook": "patient-view", "hookInstance": "h-1", "context": {"userId": "Practitioner/1", "patientId": "p1"}}
 
 
-def build(tmp_path: Path, origins: list[str], *, reference: bool = False) -> Flask:
+def build(tmp_path: Path, origins: list[str], *, reference: bool = False, dev: bool = True) -> Flask:
     registry = Registry([ServiceDefinition("toy", "patient-view", "Toy", "Toy", lambda request: [])])
-    config = load_config(overrides={"dev": True, "server": {"data_dir": str(tmp_path), "cors_origins": origins}},
+    config = load_config(overrides={"dev": dev, "server": {"data_dir": str(tmp_path), "cors_origins": origins}},
                          environ={})
     app = create_app(config, registry)
     hooks = app.after_request_funcs[None]
@@ -35,6 +36,7 @@ def build(tmp_path: Path, origins: list[str], *, reference: bool = False) -> Fla
 REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/cds-services/toy", {"json": BODY}),
     ("POST", "/cds-services/toy", {"json": BODY, "headers": {"Origin": "https://a.example"}}),
+    ("POST", "/cds-services/toy", {"json": BODY, "headers": {"Origin": "http://localhost:3000"}}),
     ("POST", "/cds-services/toy", {"json": BODY, "headers": {"Origin": "https://evil.example"}}),
     ("POST", "/cds-services/toy", {"json": BODY, "headers": {"Access-Control-Request-Private-Network": "true"}}),
     ("POST", "/cds-services/toy", {"data": b"{", "content_type": "application/json"}),
@@ -54,11 +56,13 @@ REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.parametrize("origins", [["*"], ["https://a.example", "https://b.example"], ["https://a.example"], []],
-                         ids=["wildcard", "two-origins", "one-origin", "none"])
-def test_every_response_has_the_headers_flask_cors_gives_it(tmp_path: Path, origins: list[str]) -> None:
-    fast = build(tmp_path / "fast", origins).test_client()
-    reference = build(tmp_path / "reference", origins, reference=True).test_client()
+@pytest.mark.parametrize("dev", [False, True], ids=["secure", "dev"])
+@pytest.mark.parametrize("origins", [["*"], ["https://a.example", "https://b.example"], ["https://a.example"], [],
+                                     ["http://localhost:3000", "https://a.example"]],
+                         ids=["wildcard", "two-origins", "one-origin", "none", "loopback-and-other"])
+def test_every_response_has_the_headers_flask_cors_gives_it(tmp_path: Path, origins: list[str], dev: bool) -> None:
+    fast = build(tmp_path / "fast", origins, dev=dev).test_client()
+    reference = build(tmp_path / "reference", origins, reference=True, dev=dev).test_client()
     for method, path, kwargs in REQUESTS:
         kwargs = {**kwargs, "headers": {"X-Request-Id": "same-id", **kwargs.get("headers", {})}}
         got = fast.open(path, method=method, **kwargs)
@@ -69,8 +73,8 @@ def test_every_response_has_the_headers_flask_cors_gives_it(tmp_path: Path, orig
 
 
 def test_an_ehr_call_gets_the_wildcard_headers(tmp_path: Path) -> None:
-    response = build(tmp_path, ["*"]).test_client().post("/cds-services/toy", json=BODY)
-    assert response.status_code == 200
+    response = build(tmp_path, ["*"], dev=False).test_client().post("/cds-services/toy", json=BODY)
+    assert response.status_code == 401  # no token; a browser client can still read the error
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert response.headers["Access-Control-Expose-Headers"] == "X-Request-Id"
     assert response.headers["Cache-Control"] == "no-store"

@@ -14,10 +14,10 @@ import time
 from typing import Any
 
 import pytest
-import requests
 
 from cds_service import ConfigError, Prefetch, ServiceDefinition, create_app, load_config
 from cds_service.auth import AuthContext, Authenticator, build_authenticator, validate_auth_config
+from cds_service.bounded_http import Answer, ExchangeError
 from cds_service.errors import Unauthorized
 from cds_service.jwks import JwksError, KeyStore, key_for, parse_jwks
 from cds_service.pipeline import fhir_server_allowed
@@ -229,7 +229,7 @@ def test_tenant_is_checked_when_configured(tmp_path):
 
 def test_jku_not_on_the_allowlist_is_refused_without_fetching(tmp_path):
     fetched: list[str] = []
-    keys = KeyStore(session_factory=lambda: FakeSession(fetched, {}))
+    keys = KeyStore(http_get=FakeHttp(fetched, {}))
     authn = Authenticator(make_config(tmp_path), keys=keys)
     validate_auth_config(authn.config)
     message = refused(authn, mint(ES, iss=ISS, aud=AUD, jku="https://attacker.example/jwks.json"))
@@ -243,7 +243,7 @@ def test_allowlisted_jku_is_fetched_and_used(tmp_path):
     fetched: list[str] = []
     jku = "https://ehr.example.org/jwks.json"
     new = new_key("ES384", kid="jku-key")
-    keys = KeyStore(session_factory=lambda: FakeSession(fetched, {jku: jwks(new)}))
+    keys = KeyStore(http_get=FakeHttp(fetched, {jku: jwks(new)}))
     authn = Authenticator(make_config(tmp_path), keys=keys)
     assert authn.verify(mint(new, iss=ISS, aud=AUD, jku=jku), AUD).issuer == ISS
     assert fetched == [jku]
@@ -471,38 +471,27 @@ def test_jwks_file_rotation_is_picked_up_on_an_unknown_kid(tmp_path):
     assert authn.verify(mint(rotated, iss=ISS, aud=AUD), AUD)
 
 
-class FakeResponse:
-    def __init__(self, status: int, body: bytes) -> None:
-        self.status_code, self._body = status, body
-
-    def iter_content(self, chunk_size: int):
-        for i in range(0, len(self._body), chunk_size):
-            yield self._body[i:i + chunk_size]
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-class FakeSession:
-    """Serves documents by URL and records every GET (no network)."""
+class FakeHttp:
+    """Serves documents by URL and records every GET (no network): stands in for ``bounded_get``, whose
+    deadline handling tests/cds_service/test_jwks.py proves against a real server."""
 
     def __init__(self, log: list[str], documents: dict[str, Any], *, fail: bool = False) -> None:
         self.log, self.documents, self.fail = log, documents, fail
 
-    def get(self, url: str, **kwargs: Any) -> FakeResponse:
-        assert kwargs["allow_redirects"] is False and kwargs["timeout"]
+    def __call__(self, url: str, **kwargs: Any) -> Answer:
+        assert kwargs["deadline"].remaining() > 0 and kwargs["timeout_s"] and kwargs["max_bytes"]
         self.log.append(url)
         if self.fail:
-            raise requests.ConnectionError("down")
+            raise ExchangeError("connection failed (NewConnectionError)")
         document = self.documents.get(url)
         if document is None:
-            return FakeResponse(404, b"{}")
-        if isinstance(document, (bytes, int)):
-            return FakeResponse(document, b"") if isinstance(document, int) else FakeResponse(200, document)
-        return FakeResponse(200, json.dumps(document).encode())
+            return Answer(404, {}, b"")
+        if isinstance(document, int):
+            return Answer(document, {}, b"")
+        body = document if isinstance(document, bytes) else json.dumps(document).encode()
+        if len(body) > kwargs["max_bytes"]:
+            raise ExchangeError(f"response larger than {kwargs['max_bytes']} bytes")
+        return Answer(200, {}, body)
 
 
 class Clock:
@@ -517,8 +506,8 @@ URL = "https://ehr.example.org/.well-known/jwks.json"
 
 
 def keystore(documents, clock, fetched, **kwargs):
-    session = FakeSession(fetched, documents)
-    return KeyStore(clock=clock, session_factory=lambda: session, **kwargs), session
+    http = FakeHttp(fetched, documents)
+    return KeyStore(clock=clock, http_get=http, **kwargs), http
 
 
 def test_jwks_url_is_cached_and_refreshed_on_unknown_kid_at_most_every_min_refresh():

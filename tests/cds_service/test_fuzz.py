@@ -418,7 +418,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Any:
     data_dir = tmp_path_factory.mktemp("fuzz-data")
     config = load(None, {"dev": True, "server": {"data_dir": str(data_dir)},
                          "storage": {"url": f"sqlite:///{data_dir}/igcds.db"},
-                         "fhir": {"timeout_s": 0.5, "deadline_s": 1.0}})
+                         "fhir": {"timeout_s": 0.5, "deadline_s": 1.0, "allowed_servers": [DEAD_FHIR]}})
     return build_app(config).test_client()
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from cds_service import Prefetch, ServiceDefinition
 from cds_service.errors import PrefetchUnavailable
-from cds_service.fhir_client import Deadline, FhirClient, FhirClientSettings
+from cds_service.fhir_client import Deadline, FhirClient, FhirClientSettings, FhirFetchError
 from cds_service.prefetch import resolve_prefetch
 from tests.support.faulty_fhir import FaultyServer, faulty_fhir_server
 
@@ -249,3 +249,55 @@ def test_a_bundle_of_operation_outcomes_is_not_available_data():
     assert not is_operation_outcome(bundle(_OUTCOME, PATIENT))
     assert not is_operation_outcome(bundle())
     assert not is_operation_outcome({"resourceType": "Bundle", "entry": [None, 1]})
+
+
+@pytest.mark.parametrize("escape", ["/../secret", "/x/../../secret", "/%2e%2e/secret", "/%2E./secret", "/.%2e/secret",
+                                    "/./../secret", "/x/%2e%2E/%2e%2e/secret", "/..", "/..%2fsecret", "/..%5Csecret",
+                                    "/..\\secret"])
+def test_a_next_link_that_climbs_out_of_fhir_server_is_refused(fhir, escape, caplog):
+    """Issue 15 finding 9: ``<fhirServer>/../secret`` starts with the base URL, but the HTTP library (or the
+    server) resolves the dot segments, and the bearer token would go to ``/secret`` on the same host."""
+    first = bundle(obs(1), next_url=fhir.base_url + escape)
+    res = resolve_prefetch(SERVICE, CONTEXT, {"patient": PATIENT, "labs": first}, client(fhir.base_url), max_pages=5)
+    assert fhir.requests == [], [r.path for r in fhir.requests]
+    assert [e["resource"]["id"] for e in res.data["labs"]["entry"]] == ["o1"]
+    assert any(getattr(r, "event", None) == "next_link_refused" for r in caplog.records)
+
+
+def test_dot_segments_that_stay_under_fhir_server_are_resolved_before_the_request(fhir):
+    """``<fhirServer>/x/../page2`` is ``<fhirServer>/page2``: followed, and asked for as such."""
+    fhir.reply("page2", json_body=bundle(obs(2)))
+    first = bundle(obs(1), next_url=f"{fhir.base_url}/x/%2e%2e/./page2")
+    res = resolve_prefetch(SERVICE, CONTEXT, {"patient": PATIENT, "labs": first}, client(fhir.base_url), max_pages=5)
+    assert fhir.paths() == ["page2"]
+    assert [e["resource"]["id"] for e in res.data["labs"]["entry"]] == ["o1", "o2"]
+
+
+@pytest.mark.parametrize("relative", ["../secret", "%2e%2e/secret", "Patient/../../secret", "/../secret"])
+def test_relative_references_cannot_climb_out_of_fhir_server_either(fhir, relative):
+    with pytest.raises(FhirFetchError, match="refused"):
+        client(fhir.base_url).get_json(relative)
+    assert client(fhir.base_url).read(relative) is None
+    assert fhir.requests == []
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "80x", "0x50", "١٢"])
+def test_a_next_link_with_a_bad_port_is_refused_and_the_pages_read_are_kept(fhir, port, caplog):
+    """Issue 15 finding 11: the port of a next link made ``urlsplit`` raise ValueError, logged as
+    ``prefetch_crash``, and the whole key was lost."""
+    fhir.reply("page2", json_body=bundle(obs(2), next_url=f"http://127.0.0.1:{port}/fhir/page3"))
+    first = bundle(obs(1), next_url=f"{fhir.base_url}/page2")
+    res = resolve_prefetch(SERVICE, CONTEXT, {"patient": PATIENT, "labs": first}, client(fhir.base_url), max_pages=5)
+    assert [e["resource"]["id"] for e in res.data["labs"]["entry"]] == ["o1", "o2"]
+    assert "labs" not in res.unavailable
+    assert not any(getattr(r, "event", None) == "prefetch_crash" for r in caplog.records)
+    with pytest.raises(FhirFetchError, match="refused"):
+        client(fhir.base_url).get_json(f"http://127.0.0.1:{port}/fhir/Patient/p1")
+
+
+def test_a_next_link_with_credentials_is_refused(fhir):
+    first = bundle(obs(1), next_url=fhir.base_url.replace("http://", "http://user:pw@") + "/page2")
+    fhir.reply("page2", json_body=bundle(obs(2)))
+    res = resolve_prefetch(SERVICE, CONTEXT, {"patient": PATIENT, "labs": first}, client(fhir.base_url), max_pages=5)
+    assert fhir.requests == []
+    assert [e["resource"]["id"] for e in res.data["labs"]["entry"]] == ["o1"]

@@ -203,13 +203,15 @@ def test_unknown_path_is_json_404(server):
 
 
 def test_x1_cors_preflight_allows_authorization_and_content_type(server):
+    # A dev-mode server answers pages from this machine only (tests/cds_service/test_dev_mode.py); the
+    # same preflight from https://sandbox.cds-hooks.org to a secure server: test_security_http.
     response = requests.options(server.url("/cds-services/ig-order-select"), timeout=5, headers={
-        "Origin": "https://sandbox.cds-hooks.org",
+        "Origin": "http://localhost:3000",
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization, content-type",
     })
     assert response.status_code == 200
-    assert response.headers["Access-Control-Allow-Origin"] in ("*", "https://sandbox.cds-hooks.org")
+    assert response.headers["Access-Control-Allow-Origin"] in ("*", "http://localhost:3000")
     allowed = response.headers["Access-Control-Allow-Headers"].lower()
     assert "authorization" in allowed and "content-type" in allowed
     assert "POST" in response.headers["Access-Control-Allow-Methods"]

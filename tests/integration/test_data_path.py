@@ -188,8 +188,8 @@ def test_the_access_token_is_forwarded_to_the_fhir_server(fhir_server_bearer, fi
 
 
 def test_a_fhir_server_answering_500_gives_412_not_500(server):
-    with faulty_fhir_server("500") as broken, igcds_server({"fhir": {"allowed_servers": []}}, dev=True,
-                                                            workers=1) as igcds:
+    with faulty_fhir_server("500") as broken, igcds_server({"fhir": {"allowed_servers": [broken.base_url]}},
+                                                            dev=True, workers=1) as igcds:
         body = load_request("ig-patient-view", "general-medicine", datetime.now().astimezone())
         response = call(igcds, "ig-patient-view", without_prefetch(body, broken.base_url))
         assert broken.requests

@@ -1,7 +1,8 @@
 """Fault injection: igcds over real HTTP, fetching from a FHIR server that misbehaves on purpose.
 
 ``igcds serve`` (gunicorn) runs with ``[fhir] deadline_s = 1.0, timeout_s = 0.6`` and the faulty servers
-(``tests/support/faulty_fhir.py``: hang, reset, 500, 429, 503, garbage, slow-drip, page-forever, ok) on
+(``tests/support/faulty_fhir.py``: hang, reset, 500, 429, 503, garbage, slow-drip, header-drip,
+page-forever, ok) on
 its allowlist. DESIGN.md "Request handling" and reference §3.2 P8, §3.6:
 
 * required data neither prefetched nor obtainable -> 412 naming the keys;
@@ -32,8 +33,8 @@ DEADLINE_S = 1.0
 TIMEOUT_S = 0.6
 #: The answer must come within the deadline plus this much (HTTP, mapping, rules, a loaded CI machine).
 SLACK_S = 0.5
-MODES = ("hang", "reset", "500", "429", "503", "garbage", "slow-drip", "page-forever", "ok")
-FAILING = ("hang", "reset", "500", "429", "503", "garbage", "slow-drip")
+MODES = ("hang", "reset", "500", "429", "503", "garbage", "slow-drip", "header-drip", "page-forever", "ok")
+FAILING = ("hang", "reset", "500", "429", "503", "garbage", "slow-drip", "header-drip")
 REQUIRED = ("patient", "vitals", "labs", "conditions", "medicationRequests")
 OPTIONAL = ("medicationStatements", "medicationAdministrations", "allergies", "immunizations", "procedures")
 TOKEN = "fault-injection-token-5f2c"
@@ -129,11 +130,12 @@ def test_fhir_server_off_the_allowlist_is_never_called(server: RunningServer) ->
 
 
 def test_stuck_fetches_do_not_starve_later_calls(server: RunningServer, faulty: dict[str, FaultyServer]) -> None:
-    """16 calls against servers that hang or drip bytes (160 fetches, more than the fetch pool holds) must
-    not leave fetches running past their deadline: calls that come next, against a healthy server, are
-    answered in time with all their data. (Before issue 8 a dripping server held each fetch thread for
-    ~40 s and every later call lost its optional data.)"""
-    stuck = [body_for(faulty["slow-drip" if i % 2 else "hang"].base_url, prefetched=()) for i in range(16)]
+    """24 calls against servers that hang or drip bytes (240 fetches, more than the fetch pool once held)
+    must not leave fetches running past their deadline: calls that come next, against a healthy server,
+    are answered in time with all their data. (Before issue 8 a server dripping its body held each fetch
+    thread for ~40 s and every later call lost its optional data; before issue 15 one dripping its
+    headers did.)"""
+    stuck = [body_for(faulty[("hang", "slow-drip", "header-drip")[i % 3]].base_url, prefetched=()) for i in range(24)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda b: timed_post(server, b), stuck))
     assert all(r.status_code == 412 for r, _ in results), [r.status_code for r, _ in results]

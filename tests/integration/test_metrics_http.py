@@ -42,7 +42,8 @@ def total(families: dict[str, list[Any]], family: str, sample: str, **labels: st
 
 
 def test_metrics_aggregate_all_workers(cds_request: Callable[[str, str], dict[str, Any]]) -> None:
-    with igcds_server({}, workers=3) as server:
+    down = f"http://127.0.0.1:{closed_port()}/fhir"  # the dev FHIR server, configured but not running
+    with igcds_server({"fhir": {"allowed_servers": [down]}}, workers=3) as server:
         with_cards = cds_request(SERVICE, "higm-xl-adult")
         # one resource the mapper must skip (a non-numeric IgG value)
         with_cards["prefetch"]["labs"]["entry"].append(
@@ -65,7 +66,7 @@ def test_metrics_aggregate_all_workers(cds_request: Callable[[str, str], dict[st
                 cards_per_call = len(response.json()["cards"])
             # missing prefetch fetched from a loopback FHIR server that is down: FHIR errors, then 412
             no_prefetch = {k: v for k, v in cds_request(SERVICE, "higm-xl-adult").items() if k != "prefetch"}
-            no_prefetch["fhirServer"] = f"http://127.0.0.1:{closed_port()}/fhir"
+            no_prefetch["fhirServer"] = down
             assert (
                 requests.post(
                     server.url(f"/cds-services/{SERVICE}"), json=no_prefetch, timeout=30

@@ -1,7 +1,8 @@
 """A FHIR server that misbehaves on purpose, on a loopback port: for deadline and fault tests.
 
 Modes: ``hang`` (accepts, never answers), ``reset`` (closes the connection at once), ``500``,
-``429``, ``garbage`` (200 with non-JSON), ``slow-drip`` (a byte every 0.2 s), ``page-forever``
+``429``, ``garbage`` (200 with non-JSON), ``slow-drip`` (a byte of the body every 0.2 s), ``header-drip``
+(the status line, then a byte of a header every 0.2 s: the headers never end), ``page-forever``
 (every searchset has a next link to another page), ``ok`` (a fixed Patient and empty searchsets),
 ``scripted`` (the answers a test queued with :meth:`FaultyServer.reply`, in order, per path; 404 once
 a path's queue is empty). Every request is recorded (method, path, headers) so tests can assert what
@@ -14,7 +15,6 @@ import contextlib
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -89,20 +89,12 @@ def _handler(state: FaultyServer) -> type[BaseHTTPRequestHandler]:
             if mode == "garbage":
                 self._send(200, b"\x00\xff this is not json")
                 return
+            if mode == "header-drip":
+                self._drip(b"HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nX-Drip: ", b"x")
+                return
             if mode == "slow-drip":
-                self.send_response(200)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.send_header("Content-Length", "100000")
-                self.end_headers()
-                for _ in range(200):
-                    if state._stop.is_set():
-                        return
-                    try:
-                        self.wfile.write(b" ")
-                        self.wfile.flush()
-                    except OSError:
-                        return
-                    time.sleep(0.2)
+                self._drip(b"HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nContent-Length: 100000\r\n\r\n",
+                           b" ", seconds=40.0)
                 return
             if self.path.split("?")[0].rstrip("/").split("/")[-2:-1] == ["Patient"]:
                 pid = self.path.split("?")[0].rstrip("/").split("/")[-1]
@@ -114,6 +106,20 @@ def _handler(state: FaultyServer) -> type[BaseHTTPRequestHandler]:
                 n = len(state.requests)
                 bundle["link"] = [{"relation": "next", "url": f"{state.base_url}/page/{n}"}]
             self._send(200, json.dumps(bundle).encode())
+
+        def _drip(self, head: bytes, byte: bytes, seconds: float = 30.0) -> None:
+            """Send ``head``, then ``byte`` every 0.2 s for ``seconds`` (or until the server stops)."""
+            try:
+                self.wfile.write(head)
+                self.wfile.flush()
+                for _ in range(int(seconds / 0.2)):
+                    if state._stop.wait(0.2):
+                        return
+                    self.wfile.write(byte)
+                    self.wfile.flush()
+            except OSError:
+                return
+            self.close_connection = True
 
         def _scripted(self) -> None:
             path = state.relative(self.path)

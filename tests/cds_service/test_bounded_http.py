@@ -1,0 +1,57 @@
+"""The bounded GET below the FHIR client and the JWKS fetch: the deadline holds from the first byte.
+
+Dripping status lines, headers and bodies are proven in test_fhir_client.py and test_jwks.py; here the
+TLS handshake, which happens before any HTTP is read: a server that accepts the connection and then
+sends a TLS record a byte at a time must not hold the fetch past its deadline either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from cds_service.bounded_http import Deadline, ExchangeError, bounded_get
+
+
+@contextlib.contextmanager
+def handshake_dripping_server() -> Iterator[int]:
+    """Accepts, reads the ClientHello, then sends the start of a (huge) TLS record a byte every 0.1 s."""
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def drip(conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.recv(4096)
+            for byte in b"\x16\x03\x03\x40\x00" + b"\x02" * 300:
+                if stop.wait(0.1):
+                    return
+                conn.sendall(bytes([byte]))
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while not stop.is_set():
+                conn, _ = listener.accept()
+                threading.Thread(target=drip, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        listener.close()
+
+
+@pytest.mark.parametrize("deadline_s, timeout_s", [(1.0, 0.6), (1.0, 5.0)])
+def test_a_dripped_tls_handshake_ends_by_the_deadline(deadline_s: float, timeout_s: float) -> None:
+    with handshake_dripping_server() as port:
+        started = time.monotonic()
+        with pytest.raises(ExchangeError):
+            bounded_get(f"https://127.0.0.1:{port}/fhir/Patient/p1", headers={}, deadline=Deadline(deadline_s),
+                        timeout_s=timeout_s, max_bytes=1000)
+        elapsed = time.monotonic() - started
+    assert elapsed <= deadline_s + 0.3, f"the handshake took {elapsed:.2f} s"
