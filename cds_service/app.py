@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from flask import Flask, Response, g, request
+from flask import Blueprint, Flask, Response, g, request
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
@@ -77,7 +77,10 @@ def create_app(
     openapi: Callable[[], dict[str, Any]] | None = None,
     readiness_checks: Mapping[str, Callable[[], dict[str, Any]]] | None = None,
     clock: Clock = utc_now,
+    blueprints: Iterable[Blueprint] = (),
 ) -> Flask:
+    """The Flask app of ``services``. ``blueprints`` are mounted as they are, beside the CDS Hooks
+    endpoints (an application's own pages, e.g. a SMART app); they do their own authentication."""
     registry = services if isinstance(services, Registry) else Registry(services)
     if len(registry) == 0:
         raise RegistryError("no CDS services declared")
@@ -100,6 +103,8 @@ def create_app(
     app.extensions["cds_service"] = state
     _register_cors(app, config)
     app.register_blueprint(bp)
+    for extra in blueprints:
+        app.register_blueprint(extra)
     _register_request_hooks(app, state)
     _register_error_handlers(app)
     return app
