@@ -66,6 +66,8 @@ def openapi_paths(settings: AppSettings) -> dict[str, Any]:
     """The app's pages: browser endpoints (HTML), authenticated by the SMART session cookie."""
     signed_in = {"200": "the page", "401": "not signed in, or the session expired (HTML page saying so)"}
     return {
+        "/app/": _html("Start page: links for a standalone launch, or a redirect to the signed-in session's view",
+                       {"200": "the start page", "302": "to the session's view"}),
         "/app/launch": _html(
             f"SMART App Launch (EHR launch with launch and iss; standalone with iss alone). Registered launch URL: "
             f"{settings.launch_url}. Redirects to the EHR's authorization endpoint (PKCE S256).",

@@ -18,7 +18,6 @@ import hashlib
 import os
 import secrets
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ import orjson
 from cryptography.fernet import Fernet, InvalidToken
 
 from cds_service.errors import ConfigError
+from cds_service.shared_stores import RedisConnection, SqliteConnections, create_sqlite, store_kind
 
 from .errors import NotSignedIn, SessionExpired
 
@@ -53,37 +53,20 @@ class SqliteSessionStore:
     def __init__(self, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self.clock = clock
-        self._local = threading.local()
+        self._connections = SqliteConnections(self._open)
         self._next_purge = 0.0
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._open()
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS session (key TEXT PRIMARY KEY, payload BLOB NOT NULL,"
-                    " keep_until REAL NOT NULL) WITHOUT ROWID"
-                )
-            finally:
-                conn.close()
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"[app] session_store: cannot use {self.path}: {exc}") from exc
+        create_sqlite(self.path, self._open, (
+            "CREATE TABLE IF NOT EXISTS session (key TEXT PRIMARY KEY, payload BLOB NOT NULL,"
+            " keep_until REAL NOT NULL) WITHOUT ROWID",
+        ), "[app] session_store")
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
         conn.execute("PRAGMA busy_timeout=5000")
         return conn
 
-    def _conn(self) -> sqlite3.Connection:
-        """One connection per thread and process (a connection must not cross a fork)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = self._open()
-            self._local.conn, self._local.pid = conn, os.getpid()
-        return conn
-
     def put(self, key: str, payload: bytes, keep_until: float) -> None:
-        conn = self._conn()
+        conn = self._connections.get()
         conn.execute(
             "INSERT INTO session (key, payload, keep_until) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE"
             " SET payload = excluded.payload, keep_until = excluded.keep_until",
@@ -95,68 +78,50 @@ class SqliteSessionStore:
             conn.execute("DELETE FROM session WHERE keep_until < ?", (now,))
 
     def get(self, key: str) -> bytes | None:
-        row = self._conn().execute(
+        row = self._connections.get().execute(
             "SELECT payload FROM session WHERE key = ? AND keep_until >= ?", (key, self.clock())
         ).fetchone()
         return bytes(row[0]) if row else None
 
     def take(self, key: str) -> bytes | None:
-        row = self._conn().execute(
+        row = self._connections.get().execute(
             "DELETE FROM session WHERE key = ? RETURNING payload, keep_until", (key,)
         ).fetchone()
         return bytes(row[0]) if row and row[1] >= self.clock() else None
 
     def delete(self, key: str) -> None:
-        self._conn().execute("DELETE FROM session WHERE key = ?", (key,))
+        self._connections.get().execute("DELETE FROM session WHERE key = ?", (key,))
 
 
 class RedisSessionStore:
+    """``SET <prefix><sha256(cookie)> <encrypted document> EX <ttl>``; ``GETDEL`` for one-time reads."""
+
     def __init__(self, url: str, *, prefix: str = "igcds:app-session:", clock: Callable[[], float] = time.time):
-        import redis
-
-        self._url, self.prefix, self.clock = url, prefix, clock
-        self._client: Any = None
-        self._pid: int | None = None
-        self._lock = threading.Lock()
-        self._redis_module = redis
-        try:
-            redis.connection.ConnectionPool.from_url(url)
-        except ValueError as exc:
-            raise ConfigError(f"[app] session_store: not a usable Redis URL ({exc})") from None
-
-    def _redis(self) -> Any:  # redis.Redis, made again after a fork
-        with self._lock:
-            if self._client is None or self._pid != os.getpid():
-                self._client = self._redis_module.Redis.from_url(
-                    self._url, socket_timeout=1.0, socket_connect_timeout=1.0)
-                self._pid = os.getpid()
-            return self._client
+        self._connection = RedisConnection(url, "[app] session_store")
+        self.prefix, self.clock = prefix, clock
 
     def put(self, key: str, payload: bytes, keep_until: float) -> None:
-        self._redis().set(self.prefix + key, payload, ex=max(1, int(keep_until - self.clock()) + 1))
+        self._connection.get().set(self.prefix + key, payload, ex=max(1, int(keep_until - self.clock()) + 1))
 
     def get(self, key: str) -> bytes | None:
-        value = self._redis().get(self.prefix + key)
+        value = self._connection.get().get(self.prefix + key)
         return bytes(value) if value is not None else None
 
     def take(self, key: str) -> bytes | None:
-        value = self._redis().getdel(self.prefix + key)
+        value = self._connection.get().getdel(self.prefix + key)
         return bytes(value) if value is not None else None
 
     def delete(self, key: str) -> None:
-        self._redis().delete(self.prefix + key)
+        self._connection.get().delete(self.prefix + key)
 
     def __repr__(self) -> str:  # the URL may carry a password
         return "RedisSessionStore(<url>)"
 
 
 def build_session_store(setting: str, data_dir: str | os.PathLike[str]) -> SessionStore:
-    value = setting.strip()
-    if value.lower() == "sqlite":
+    if store_kind(setting, "[app] session_store") == "sqlite":
         return SqliteSessionStore(Path(data_dir) / "companion-sessions.sqlite3")
-    if value.lower().startswith(("redis://", "rediss://", "unix://")):
-        return RedisSessionStore(value)
-    raise ConfigError('[app] session_store: expected "sqlite" or a redis:// / rediss:// / unix:// URL')
+    return RedisSessionStore(setting.strip())
 
 
 def session_key(configured: str, data_dir: str | os.PathLike[str]) -> bytes:

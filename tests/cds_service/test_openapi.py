@@ -167,3 +167,15 @@ def test_feedback_example_from_the_spec_is_accepted_by_the_document(document: di
     }
     registry = Registry().with_resource(DOC_URI, Resource.from_contents(document, DRAFT202012))
     assert Draft202012Validator(schema, registry=registry).is_valid(spec_example)
+
+
+def test_an_application_adds_its_own_paths_and_schemas_but_cannot_redefine_one() -> None:
+    from cds_service import Registry, ServiceDefinition
+    from cds_service.openapi import build_openapi
+
+    registry = Registry([ServiceDefinition("toy", "patient-view", "Toy", "Toy", lambda request: [])])
+    page = {"get": {"summary": "a page", "responses": {"200": {"description": "html"}}}}
+    document = build_openapi(registry, extra_paths={"/pages/x": page}, extra_schemas={"Thing": {"type": "object"}})
+    assert document["paths"]["/pages/x"] == page and document["components"]["schemas"]["Thing"] == {"type": "object"}
+    with pytest.raises(ValueError, match="already described"):
+        build_openapi(registry, extra_paths={"/healthz": page})
