@@ -7,7 +7,8 @@ JSON object the EHR hands back to the app in its token response (SMART App Launc
     {"view": "dose-plan", "order": "MedicationRequest/123", "draft": {<the draft MedicationRequest>}}
 
 ``draft`` carries an order-select/order-sign draft as the EHR sent it: a draft is usually not on the
-FHIR server yet, so the app could not read it there. Links are added only when ``[app] enabled``.
+FHIR server yet, so the app could not read it there (the trend uses it too: the trough target follows the
+order's indication, as on the trough cards). Links are added only when ``[app] enabled``.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def smart_links(finding: Finding, facts: Facts, settings: AppSettings | None) ->
     view = view_for(finding.rule, finding.about)
     if view is None:
         return ()
-    draft = _draft_of(facts, finding.about) if view == DOSE_PLAN and finding.about else None
+    draft = _draft_of(facts, finding.about) if finding.about else None
     return (
         Link(
             label=LABELS[view],

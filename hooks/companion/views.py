@@ -215,7 +215,7 @@ def companion_blueprint(config: Config) -> Blueprint:
     def trend() -> Response:
         session = active_session()
         context = session.get("app_context", {})
-        data = patient_data(session)
+        data = patient_data(session, draft=context.get("draft"))  # the order's indication picks the target
         model = build_trend(data.facts, settings.trend_days, data.order)
         return page("trend.html", trend=model, chart=build_chart(model), data=data, context=context,
                     view=TREND, years=round(settings.trend_days / 365, 1))

@@ -56,7 +56,10 @@ def test_a_huge_draft_is_not_copied_into_the_card():
 
 def test_a_trough_card_links_to_the_trend():
     (link,) = smart_links(finding("order-trough-below-target"), facts(ORDER), ENABLED)
-    assert json.loads(link.app_context) == {"view": TREND, "order": "MedicationRequest/draft-7"}
+    assert json.loads(link.app_context) == {"view": TREND, "order": "MedicationRequest/draft-7",
+                                            "draft": dict(ORDER.raw)}
+    (link,) = smart_links(finding("pv-trough-below-target", None), facts(), ENABLED)
+    assert json.loads(link.app_context) == {"view": TREND}
 
 
 @pytest.mark.parametrize("settings", [None, AppSettings(), AppSettings(enabled=False, launch_url="https://x/app/launch")])
