@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from flask import Flask, Response, g, request
+from flask import Blueprint, Flask, Response, g, request
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
@@ -81,7 +81,10 @@ def create_app(
     openapi: Callable[[], dict[str, Any]] | None = None,
     readiness_checks: Mapping[str, Callable[[], dict[str, Any]]] | None = None,
     clock: Clock = utc_now,
+    blueprints: Iterable[Blueprint] = (),
 ) -> Flask:
+    """The Flask app of ``services``. ``blueprints`` are mounted as they are, beside the CDS Hooks
+    endpoints (an application's own pages, e.g. a SMART app); they do their own authentication."""
     registry = services if isinstance(services, Registry) else Registry(services)
     if len(registry) == 0:
         raise RegistryError("no CDS services declared")
@@ -107,6 +110,8 @@ def create_app(
         dev_cors_origins(config.server.cors_origins) if config.dev else list(config.server.cors_origins))
     _register_cors(app, cors_origins)
     app.register_blueprint(bp)
+    for extra in blueprints:
+        app.register_blueprint(extra)
     _register_request_hooks(app, state)
     if config.dev:
         _register_dev_mode_guard(app, cors_origins)

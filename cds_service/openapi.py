@@ -11,7 +11,7 @@ OpenAPI 3.1 schemas are JSON Schema 2020-12, so any 2020-12 validator can check 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .cards import SUMMARY_MAX_CHARS
@@ -146,6 +146,7 @@ _SCHEMAS: dict[str, Any] = {
             "description": _text(),
             "prefetch": {"type": "object", "additionalProperties": {"type": "string"}},
             "usageRequirements": _text(),
+            "extension": _EXTENSION,
         },
         "additionalProperties": False,
     },
@@ -220,10 +221,14 @@ def build_openapi(
     title: str = "CDS Hooks service",
     version: str = "0.0.0",
     description: str = "",
+    extra_paths: Mapping[str, Any] | None = None,
+    extra_schemas: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The OpenAPI document for the services of ``registry``."""
+    """The OpenAPI document for the services of ``registry``, plus an application's own endpoints
+    (``extra_paths``, e.g. a SMART app's pages) and the schemas they refer to (``extra_schemas``)."""
     ids = sorted(registry.ids())
     schemas = copy.deepcopy(_SCHEMAS)
+    schemas.update(copy.deepcopy(dict(extra_schemas or {})))
     for hook, schema in CONTEXT_SCHEMAS.items():
         schemas[f"Context-{hook}"] = _strip(schema)
     service_param = {
@@ -341,6 +346,10 @@ def build_openapi(
             }
         },
     }
+    for path, item in (extra_paths or {}).items():
+        if path in paths:
+            raise ValueError(f"extra OpenAPI path {path!r} is already described")
+        paths[path] = copy.deepcopy(item)
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": title, "version": version, "description": description},

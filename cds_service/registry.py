@@ -98,6 +98,9 @@ class ServiceDefinition:
     handler: Handler
     prefetch: Mapping[str, Prefetch] = field(default_factory=dict)
     usage_requirements: str | None = None
+    #: Discovery ``extension`` (CDS Hooks 2.0 lets a service describe itself further), e.g. an app its
+    #: cards link to. Keys should be globally unique (reverse-DNS).
+    extension: Mapping[str, Any] | None = None
 
     def discovery_entry(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -110,6 +113,8 @@ class ServiceDefinition:
             entry["prefetch"] = {key: p.template for key, p in self.prefetch.items()}
         if self.usage_requirements:
             entry["usageRequirements"] = self.usage_requirements
+        if self.extension:
+            entry["extension"] = dict(self.extension)
         return entry
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import ConfigError
+from .shared_stores import RedisConnection, SqliteConnections, create_sqlite, store_kind
 
 #: Longest ``jti`` accepted (longer ones are refused before they reach a store).
 MAX_JTI_LENGTH = 256
@@ -64,26 +64,17 @@ class SqliteReplayStore:
     def __init__(self, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self.clock = clock
-        self._local = threading.local()
+        self._connections = SqliteConnections(self._open)
         self._purge_lock = threading.Lock()
         self._next_purge = 0.0
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._open()
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS jti ("
-                    " key TEXT PRIMARY KEY,"  # sha256(iss NUL jti): bounded size, no raw claim values
-                    " expires_at REAL NOT NULL,"
-                    " pid INTEGER NOT NULL"
-                    ") WITHOUT ROWID"
-                )
-                conn.execute("CREATE INDEX IF NOT EXISTS jti_expires ON jti (expires_at)")
-            finally:
-                conn.close()
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"[auth] replay_store: cannot use {self.path}: {exc}") from exc
+        create_sqlite(self.path, self._open, (
+            "CREATE TABLE IF NOT EXISTS jti ("
+            " key TEXT PRIMARY KEY,"  # sha256(iss NUL jti): bounded size, no raw claim values
+            " expires_at REAL NOT NULL,"
+            " pid INTEGER NOT NULL"
+            ") WITHOUT ROWID",
+            "CREATE INDEX IF NOT EXISTS jti_expires ON jti (expires_at)",
+        ), "[auth] replay_store")
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=True)
@@ -93,12 +84,7 @@ class SqliteReplayStore:
 
     def _conn(self) -> sqlite3.Connection:
         """One connection per thread and process (a connection must not cross a fork)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = self._open()
-            self._local.conn = conn
-            self._local.pid = os.getpid()
-        return conn
+        return self._connections.get()
 
     def first_use(self, issuer: str, jti: str, expires_at: float) -> ReplayVerdict:
         now = self.clock()
@@ -144,29 +130,12 @@ class RedisReplayStore:
     kind = "redis"
 
     def __init__(self, url: str, *, prefix: str = "igcds:jti:", clock: Callable[[], float] = time.time) -> None:
-        try:
-            import redis
-        except ImportError as exc:  # pragma: no cover - redis is a declared dependency
-            raise ConfigError("[auth] replay_store: the redis package is not installed") from exc
-        self._redis_module = redis
-        self._url = url
+        self._connection = RedisConnection(url, "[auth] replay_store")
         self.prefix = prefix
         self.clock = clock
-        self._client: Any = None
-        self._pid: int | None = None
-        self._lock = threading.Lock()
-        try:  # parse the URL now, so a typo stops start-up; connect lazily
-            redis.connection.ConnectionPool.from_url(url)
-        except ValueError as exc:
-            raise ConfigError(f"[auth] replay_store: not a usable Redis URL ({exc})") from None
 
-    def _redis(self) -> Any:  # redis.Redis; the module is imported lazily (optional back end)
-        with self._lock:
-            if self._client is None or self._pid != os.getpid():
-                self._client = self._redis_module.Redis.from_url(
-                    self._url, socket_timeout=1.0, socket_connect_timeout=1.0)
-                self._pid = os.getpid()
-            return self._client
+    def _redis(self) -> Any:  # redis.Redis, made again after a fork
+        return self._connection.get()
 
     def first_use(self, issuer: str, jti: str, expires_at: float) -> ReplayVerdict:
         ttl = max(1, int(expires_at - self.clock()) + 1)
@@ -189,11 +158,6 @@ class RedisReplayStore:
 
 def build_replay_store(setting: str, data_dir: str | os.PathLike[str]) -> ReplayStore:
     """``sqlite`` → ``{data_dir}/replay.sqlite3``; ``redis://``, ``rediss://``, ``unix://`` → Redis."""
-    value = setting.strip()
-    if value.lower() == "sqlite":
+    if store_kind(setting, "[auth] replay_store") == "sqlite":
         return SqliteReplayStore(Path(data_dir) / "replay.sqlite3")
-    if value.lower().startswith(("redis://", "rediss://", "unix://")):
-        return RedisReplayStore(value)
-    raise ConfigError(
-        "[auth] replay_store: expected \"sqlite\" or a redis:// / rediss:// / unix:// URL"
-    )
+    return RedisReplayStore(setting.strip())

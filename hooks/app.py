@@ -7,6 +7,7 @@ entry point (``gunicorn 'hooks.app:wsgi()'``) reading ``$IGCDS_CONFIG``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -27,10 +28,11 @@ from cds_service.storage import Store
 
 from .catalog import catalog_json
 from .catalog_doc import RENDERERS, render
+from .companion.settings import AppSettings
 from .policy import Policy
 from .services import SERVICES
 
-APP_SECTIONS = {"policy": Policy}
+APP_SECTIONS = {"policy": Policy, "app": AppSettings}
 
 
 def load(path: str | None = None, overrides: dict[str, Any] | None = None) -> Config:
@@ -62,11 +64,31 @@ def catalog_page(config: Config) -> Callable[[], str]:
     return html
 
 
+def _with_companion(config: Config) -> tuple[Config, list[Any], dict[str, Any], dict[str, Any], list[Any]]:
+    """The companion app's parts when ``[app] enabled``: the config with the app's launch URL filled in
+    (the services put it on their cards), the services with their discovery extension, the OpenAPI
+    paths and schemas, and the blueprint."""
+    settings: AppSettings = config.section("app")
+    if not settings.enabled:
+        return config, list(SERVICES), {}, {}, []
+    from .companion.describe import APP_CONTEXT_SCHEMA, discovery_extension, openapi_paths
+    from .companion.views import companion_blueprint
+
+    settings = settings.with_base_url(config.server.public_base_url)
+    config = config.with_changes(sections={**config.sections, "app": settings})
+    extension = discovery_extension(settings)
+    services = [dataclasses.replace(s, extension={**(s.extension or {}), **extension}) for s in SERVICES]
+    return (config, services, openapi_paths(settings), {"CompanionAppContext": APP_CONTEXT_SCHEMA},
+            [companion_blueprint(config)])
+
+
 def build_app(config: Config) -> Any:
-    """The WSGI app: services, storage (audit + feedback), metrics, OpenAPI. Built once per worker."""
+    """The WSGI app: services, storage (audit + feedback), metrics, OpenAPI, and the companion app when
+    enabled. Built once per worker."""
     configure_logging(config.logging.level, config.logging.json)
-    metrics = PrometheusMetrics("igcds", services=sorted({s.id for s in SERVICES}))
-    registry = Registry(SERVICES)
+    config, services, app_paths, app_schemas, blueprints = _with_companion(config)
+    metrics = PrometheusMetrics("igcds", services=sorted({s.id for s in services}))
+    registry = Registry(services)
     store = Store.from_config(config)
     audit: AuditSink | None = None
     readiness_checks = {"storage": store.readiness}
@@ -86,8 +108,10 @@ def build_app(config: Config) -> Any:
         openapi=openapi_provider(
             registry, title="igcds", version=_version(),
             description="CDS Hooks 2.0 decision support for immunoglobulin (IVIG/SCIG) therapy",
+            extra_paths=app_paths, extra_schemas=app_schemas,
         ),
         readiness_checks=readiness_checks,
+        blueprints=blueprints,
     )
 
 

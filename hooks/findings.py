@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cds_service import Card, Coding, Indicator, SelectionBehavior, Source, Suggestion
+from cds_service import Card, Coding, Indicator, Link, SelectionBehavior, Source, Suggestion
 from cds_service.cards import SUMMARY_MAX_CHARS
 
 from .catalog import RULES_BY_ID, Citation
@@ -54,7 +54,8 @@ def fit_summary(summary: str) -> str:
     return cut + "…"
 
 
-def render_card(finding: Finding) -> Card:
+def render_card(finding: Finding, links: tuple[Link, ...] = ()) -> Card:
+    """The card of ``finding``; ``links`` are added as they are (the companion app's SMART link)."""
     spec = RULES_BY_ID[finding.rule]
     citation = finding.source or spec.source
     behavior = finding.selection_behavior
@@ -72,4 +73,5 @@ def render_card(finding: Finding) -> Card:
         suggestions=finding.suggestions,
         selection_behavior=behavior if finding.suggestions else None,
         override_reasons=OVERRIDE_REASONS if finding.indicator is not Indicator.INFO else (),
+        links=links,
     )

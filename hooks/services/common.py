@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from cds_service import Card, CardModelError, HookRequest, ServiceResponse
 
+from ..companion.links import smart_links
 from ..derive.cache import call_scope
 from ..facts import Facts, Rule, facts_from_request
 from ..findings import Finding, render_card
@@ -57,7 +58,7 @@ def respond(request: HookRequest, rules: Sequence[Rule]) -> ServiceResponse:
     silent: list[Card] = []
     for finding in findings:
         try:
-            card = render_card(finding)
+            card = render_card(finding, smart_links(finding, facts, request.settings.get("app")))
         except CardModelError:  # a bug in one rule's card must not take the other cards down
             log.exception("card rejected by the model", extra={"event": "card_invalid", "rule": finding.rule})
             failed.append(finding.rule)

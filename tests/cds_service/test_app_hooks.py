@@ -87,3 +87,17 @@ def test_request_ids_are_kept_when_well_formed_and_replaced_otherwise(tmp_path: 
     for bad in ("", "a b", "x" * 65, "../etc/passwd"):
         replaced = client.get("/healthz", headers={"X-Request-Id": bad}).headers["X-Request-Id"]
         assert replaced != bad and len(replaced) == 32 and int(replaced, 16) >= 0
+
+
+def test_an_applications_own_blueprint_is_mounted_beside_the_cds_endpoints(tmp_path: Path) -> None:
+    from flask import Blueprint
+
+    pages = Blueprint("pages", __name__, url_prefix="/pages")
+    pages.add_url_rule("/hello", "hello", lambda: "<p>hello</p>")
+    registry = Registry([ServiceDefinition("toy", "patient-view", "Toy", "Toy", lambda request: [])])
+    config = load_config(overrides={"dev": True, "server": {"data_dir": str(tmp_path)}}, environ={})
+    client = create_app(config, registry, blueprints=[pages]).test_client()
+    response = client.get("/pages/hello")
+    assert response.status_code == 200 and response.get_data(as_text=True) == "<p>hello</p>"
+    assert response.headers["X-Request-Id"] and response.headers["Cache-Control"] == "no-store"
+    assert client.get("/cds-services").status_code == 200

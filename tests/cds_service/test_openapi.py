@@ -175,3 +175,15 @@ def test_the_rules_page_is_documented_as_html(server: RunningServer, document: d
     page = requests.get(server.url("/rules"), headers={"Accept": "text/html"}, timeout=10)
     assert page.status_code == 200 and page.headers["Content-Type"].split(";")[0] in content
     assert page.text.startswith("<!doctype html>")
+
+
+def test_an_application_adds_its_own_paths_and_schemas_but_cannot_redefine_one() -> None:
+    from cds_service import Registry, ServiceDefinition
+    from cds_service.openapi import build_openapi
+
+    registry = Registry([ServiceDefinition("toy", "patient-view", "Toy", "Toy", lambda request: [])])
+    page = {"get": {"summary": "a page", "responses": {"200": {"description": "html"}}}}
+    document = build_openapi(registry, extra_paths={"/pages/x": page}, extra_schemas={"Thing": {"type": "object"}})
+    assert document["paths"]["/pages/x"] == page and document["components"]["schemas"]["Thing"] == {"type": "object"}
+    with pytest.raises(ValueError, match="already described"):
+        build_openapi(registry, extra_paths={"/healthz": page})

@@ -88,3 +88,12 @@ def test_decorator_registers_a_service():
 
     found = registry.find("greeter", "patient-view")
     assert found is not None and found.prefetch["patient"] == Prefetch("Patient/{{context.patientId}}")
+
+
+def test_a_service_may_describe_itself_further_in_a_discovery_extension():
+    extended = ServiceDefinition("x", "patient-view", "T", "D", noop,
+                                 extension={"org.example.app": {"launchUrl": "https://a.example/launch"}})
+    document = Registry([extended, service("y")]).discovery()
+    assert document["services"][0]["extension"] == {"org.example.app": {"launchUrl": "https://a.example/launch"}}
+    assert "extension" not in document["services"][1]  # no empty extension (CDS Hooks: no {} values)
+    assert_conformant_discovery(document)
