@@ -24,6 +24,7 @@ from cds_service.registry import Registry
 from cds_service.relative_dates import expand
 from cds_service.report import run_report
 from cds_service.storage import Store
+from fhir_mappings.validation import prepare as prepare_reading
 
 from .catalog import catalog_json
 from .policy import Policy
@@ -46,6 +47,7 @@ def _version() -> str:
 def build_app(config: Config) -> Any:
     """The WSGI app: services, storage (audit + feedback), metrics, OpenAPI. Built once per worker."""
     configure_logging(config.logging.level, config.logging.json)
+    prepare_reading()  # the FHIR element tables, built now rather than in the first call
     metrics = PrometheusMetrics("igcds", services=sorted({s.id for s in SERVICES}))
     registry = Registry(SERVICES)
     store = Store.from_config(config)
