@@ -7,10 +7,10 @@ is resolved through contained resources first, then the caller's ``resolve(refer
 bundle, prefetch, FHIR read).
 
 The dose is read as ordered (RULES.md Terms, "Ordered dose"): a Quantity in g, mg, g/kg or mg/kg becomes
-``Dose``; any Quantity is also kept as given (``GivenDose``), so that a dose in mL can be converted where
-the product facts are (``hooks``), and a dose in another unit can be named when it is not checked. The
-strength the medication itself states (``Medication.ingredient.strength``, or "10%" / "200 MG/ML" in its
-name) is read for Ig products (``stated_concentration``).
+``Dose``; any other Quantity is kept as given (``GivenDose``), so that a dose in mL can be converted where
+the product facts are (``hooks``), and a dose in another unit can be named when it is not checked. For an
+Ig dose in mL, the strength the medication itself states (``Medication.ingredient.strength``, or "10%" /
+"200 MG/ML" in its name) is read too (``stated_concentration``).
 """
 
 from __future__ import annotations
@@ -292,11 +292,12 @@ def map_medication(
     reason_codes, reason_text = _reasons(resource, resolve)
     when, until = _when(resource)
     dose = read_dose(dose_quantity)
-    given = read_given_dose(dose_quantity)
+    given = read_given_dose(dose_quantity) if dose is None else None  # kept only when it says something
     if is_ig and notes is not None:
         problem = _dose_notes(given, dose)
         if problem is not None:
             notes.append(problem)
+    in_ml = is_ig and given is not None and given.millilitres is not None
     return MedicationFact(
         resource_type=kind,
         id=as_str(resource.get("id")),
@@ -310,7 +311,7 @@ def map_medication(
         route=route,
         dose=dose,
         dose_given=given,
-        stated_concentration=stated_concentration(named.resource, text) if is_ig else None,
+        stated_concentration=stated_concentration(named.resource, text) if in_ml else None,
         timing=read_timing(timing),
         reason_concepts=concepts_of(reason_codes, reason_text),
         reason_codes=reason_codes,

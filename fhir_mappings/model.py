@@ -280,11 +280,13 @@ class MedicationFact:
     product: str | None = None
     route: Route | None = None
     dose: Dose | None = None
-    #: The dose Quantity as the order states it, read or not (for a dose in mL, and to say why a dose
-    #: could not be read); None when the resource states no dose Quantity.
+    #: The dose Quantity as the resource states it when it could not be read as a ``Dose`` (a dose in
+    #: mL, in ``{pill}``, without a number), for converting mL and for saying why a dose is unchecked;
+    #: None when the dose was read or no dose Quantity is stated.
     dose_given: GivenDose | None = None
-    #: g/mL stated by the medication itself: its Medication's ``ingredient.strength``, or a strength in
-    #: its name ("10%", "200 MG/ML"); None when none is stated or the statements disagree.
+    #: For an Ig dose in mL: the g/mL the medication itself states (its Medication's
+    #: ``ingredient.strength``, or a strength in its name: "10%", "200 MG/ML"); None when none is stated
+    #: or the statements disagree.
     stated_concentration: float | None = None
     timing: Timing | None = None
     reason_concepts: frozenset[str] = frozenset()

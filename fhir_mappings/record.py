@@ -177,7 +177,9 @@ class _Report:
     def __init__(self, skipped: list[Skipped]) -> None:
         self.skipped = skipped
 
-    def add(self, entry: _Entry, kind: str, reasons: Iterable[str], outcome: Outcome) -> None:
+    def add(self, entry: _Entry, kind: str, reasons: list[str], outcome: Outcome) -> None:
+        if not reasons:
+            return
         rid = _safe_id(entry.resource.get("id"))
         for reason in reasons:
             self.skipped.append(Skipped(kind, reason, outcome, rid, entry.position))
@@ -260,8 +262,8 @@ def build_record(
             return
         if fact is None:
             report.add(entry, kind, problems, Outcome.SKIPPED)  # not used; its problems may be why
-        else:
-            report.add(entry, kind, [*problems, *notes], Outcome.DEGRADED)
+        elif problems or notes:
+            report.add(entry, kind, problems + notes, Outcome.DEGRADED)
 
     for entry in entries:
         map_one(entry, False)
@@ -307,5 +309,5 @@ def _map_patient(patient: object, entries: list[_Entry], report: _Report) -> Pat
     except Exception:
         report.add(entry, "Patient", ["mapping-failed"], Outcome.SKIPPED)
         return None
-    report.add(entry, "Patient", problems, Outcome.DEGRADED)
+    report.add(entry, "Patient", list(problems), Outcome.DEGRADED)
     return info

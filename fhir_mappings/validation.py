@@ -7,7 +7,7 @@ as a whole (RULES.md Terms, "Reading EHR data"):
 
 - an element no mapper reads is never looked at, so it never drops the resource;
 - a single object where R4 declares a list (0..*) becomes a one-item list, and a one-item list where
-  R4 declares one object becomes that object; JSON ``null`` and ``[]`` mean "absent";
+  R4 declares one object becomes that object; JSON ``null`` and ``[]`` are read as absent;
 - a read element whose value has the wrong JSON type (a number for a code, a string for a Quantity, a
   code outside its required value set) is removed and reported as a problem
   (``malformed-element:<path>``, ``invalid-status``): the fact it carried becomes unknown, and the
@@ -24,7 +24,7 @@ its cost is a few dictionary lookups per element read. Unchanged objects are ret
 from __future__ import annotations
 
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -93,11 +93,23 @@ class _Spec:
 
 @dataclass(frozen=True, slots=True)
 class _Table:
-    """One type: its read elements, and the names of all its 0..* elements (read or not)."""
+    """One type, arranged for one cheap pass over an object of it."""
 
     read: dict[str, _Spec]
-    lists: frozenset[str]
+    #: R4 requires ``status`` on this type.
     status_required: bool
+    #: Read elements whose value is one string (no required codes), number or boolean: (name, the
+    #: Python types its JSON value may have), checked in a tight loop.
+    scalars: tuple[tuple[str, frozenset[type]], ...]
+    #: Every other read element: objects, lists, coded strings.
+    others: tuple[tuple[str, _Spec], ...]
+    #: The 0..* elements no mapper reads: at the top of a resource, one sent as an object becomes a list.
+    unread_lists: frozenset[str]
+
+    @property
+    def simple(self) -> bool:
+        """Only scalars are read (Coding, Quantity, Reference, Period): the caller checks them inline."""
+        return not self.others
 
 
 class Reading(NamedTuple):
@@ -168,7 +180,67 @@ def _table(model: type) -> _Table:
         values = extra.get("enum_values")
         codes = frozenset(values) if isinstance(values, list) and "+" not in values else None  # "+": list is partial
         read[alias] = _Spec(many, kind, _table(child) if child is not None else None, codes)
-    return _Table(read, frozenset(lists), status_required)
+    allowed = {_STRING: frozenset({str}), _NUMBER: frozenset({int, float}), _BOOLEAN: frozenset({bool})}
+    scalars = tuple((name, allowed[spec.kind]) for name, spec in read.items()
+                    if spec.kind in allowed and not spec.many and spec.codes is None)
+    others = tuple((name, spec) for name, spec in read.items() if name not in dict(scalars))
+    return _Table(read, status_required, scalars, others, frozenset(lists) - set(read))
+
+
+def _accept_item(
+    spec: _Spec, var: str, depth: int, lines: list[str], constants: dict[str, object], indent: str
+) -> None:
+    if spec.kind is _COMPLEX:
+        assert spec.child is not None
+        lines.append(f"{indent}if type({var}) is not dict: return False")
+        _accept_elements(spec.child, var, depth, lines, constants, indent)
+    elif spec.kind is _STRING and spec.codes is not None:
+        name = f"codes{len(constants)}"
+        constants[name] = spec.codes
+        lines.append(f"{indent}if type({var}) is not str or {var} not in {name}: return False")
+    elif spec.kind is _STRING:
+        lines.append(f"{indent}if type({var}) is not str: return False")
+    elif spec.kind is _NUMBER:
+        lines.append(f"{indent}if type({var}) is not int and type({var}) is not float: return False")
+    elif spec.kind is _BOOLEAN:
+        lines.append(f"{indent}if type({var}) is not bool: return False")
+    else:  # a contained resource: the full walk reads it
+        lines.append(f"{indent}return False")
+
+
+def _accept_elements(
+    table: _Table, var: str, depth: int, lines: list[str], constants: dict[str, object], indent: str
+) -> None:
+    value = f"v{depth}"
+    for name, spec in table.read.items():
+        lines.append(f"{indent}{value} = {var}.get({name!r})")
+        lines.append(f"{indent}if {value} is not None:")
+        inner = indent + "    "
+        if spec.many:
+            item = f"i{depth}"
+            lines.append(f"{inner}if type({value}) is not list: return False")
+            lines.append(f"{inner}for {item} in {value}:")
+            _accept_item(spec, item, depth + 1, lines, constants, inner + "    ")
+        else:
+            _accept_item(spec, value, depth + 1, lines, constants, inner)
+
+
+def _acceptor(resource_type: str, table: _Table) -> Callable[[Mapping[str, Any]], bool]:
+    """A function telling, in one straight pass, that a resource has nothing to normalise: every read
+    element, at every level, already has its R4 JSON shape, and no unread 0..* element is an object.
+    Generated from the table (static metadata, never client input) because the general walk costs about
+    twice as much in function calls and dispatch; whatever it does not accept takes the general walk,
+    which gives the same result for what it accepts (tests/cds_service/test_fuzz.py checks that)."""
+    constants: dict[str, object] = {"UNREAD_LISTS": table.unread_lists}
+    lines = ["def accept(resource):"]
+    _accept_elements(table, "resource", 0, lines, constants, "    ")
+    lines += ["    for name in UNREAD_LISTS.intersection(resource):",
+              "        if type(resource[name]) is dict: return False",
+              "    return True"]
+    namespace = dict(constants)
+    exec(compile("\n".join(lines), f"<accept {resource_type}>", "exec"), namespace)
+    accept: Callable[[Mapping[str, Any]], bool] = namespace["accept"]  # type: ignore[assignment]
+    return accept
 
 
 @lru_cache(maxsize=32)
@@ -176,10 +248,19 @@ def _resource_table(resource_type: str) -> _Table:
     return _table(_model(resource_type))
 
 
+@lru_cache(maxsize=32)
+def _resource_acceptor(resource_type: str) -> Callable[[Mapping[str, Any]], bool]:
+    return _acceptor(resource_type, _resource_table(resource_type))
+
+
+#: The acceptors by resource type, once built (a plain dict: read on every resource of every call).
+_ACCEPTORS: dict[str, Callable[[Mapping[str, Any]], bool]] = {}
+
+
 def prepare() -> None:
     """Build every table now (imports the R4B models): call once at start-up, off the request path."""
     for resource_type in READ_TYPES:
-        _resource_table(resource_type)
+        _ACCEPTORS[resource_type] = _resource_acceptor(resource_type)
 
 
 def status_required(resource_type: str) -> bool:
@@ -217,14 +298,13 @@ def _one(item: object, spec: _Spec, name: str, path: str, problems: list[str], d
         if type(item) is dict or isinstance(item, Mapping):
             inner = item.get("resourceType")
             if depth == 0 and isinstance(inner, str) and inner in READ_TYPES:
-                return _normalise(item, _resource_table(inner), f"{path}{name}.", problems, depth + 1)
+                return _normalise(item, _resource_table(inner), f"{path}{name}.", problems, depth + 1, top=True)
             return item
     return _problem(problems, path, name)
 
 
 def _value(value: object, spec: _Spec, name: str, path: str, problems: list[str], depth: int) -> object:
-    if value is None:
-        return _DROP
+    """The general case of one element's value (the common shapes are handled inline in ``_normalise``)."""
     if spec.many:
         wrapped = not (type(value) is list or isinstance(value, list))
         items: list[object] = [value] if wrapped else value  # type: ignore[assignment]
@@ -245,22 +325,96 @@ def _value(value: object, spec: _Spec, name: str, path: str, problems: list[str]
     return _one(value, spec, name, path, problems, depth)
 
 
-def _normalise(obj: Mapping[str, Any], table: _Table, path: str, problems: list[str], depth: int) -> Mapping[str, Any]:
+def _scalars_ok(obj: Mapping[str, Any], scalars: tuple[tuple[str, frozenset[type]], ...]) -> bool:
+    """True when every scalar read element of ``obj`` is absent or of an allowed type."""
+    for name, allowed in scalars:
+        value = obj.get(name)
+        if value is not None and type(value) not in allowed:
+            return False
+    return True
+
+
+def _complex_list(value: list[object], spec: _Spec, name: str, path: str, problems: list[str], depth: int) -> object:
+    """A list of objects (``coding``, ``dosageInstruction``...): each object walked, the list kept when
+    nothing changed."""
+    child = spec.child
+    assert child is not None
+    scalars = child.scalars if child.simple else None
+    kept: list[object] | None = None
+    for index, item in enumerate(value):
+        if type(item) is dict:
+            if scalars is not None:
+                for key, allowed in scalars:  # inline _scalars_ok: the hot loop (every coding)
+                    element = item.get(key)
+                    if element is not None and type(element) not in allowed:
+                        new: object = _normalise(item, child, f"{path}{name}.", problems, depth)
+                        break
+                else:
+                    new = item
+            else:
+                new = _normalise(item, child, f"{path}{name}.", problems, depth)
+        else:
+            new = _one(item, spec, name, path, problems, depth)
+        if new is item:
+            if kept is not None:
+                kept.append(item)
+            continue
+        if kept is None:
+            kept = value[:index]
+        if new is not _DROP:
+            kept.append(new)
+    if kept is None:
+        return value
+    return kept if kept else _DROP
+
+
+def _normalise(
+    obj: Mapping[str, Any], table: _Table, path: str, problems: list[str], depth: int, top: bool = False
+) -> Mapping[str, Any]:
+    """``obj`` with its read elements normalised (the same object when nothing changed). At the top of a
+    resource, a 0..* element sent as one object also becomes a list when no mapper reads it (the
+    resource is echoed back in ``update`` suggestions). JSON ``null`` is left as it is: the mappers read
+    it as absent."""
     changes: dict[str, object] | None = None
-    read, lists = table.read, table.lists
-    for key, value in obj.items():
-        spec = read.get(key)
-        if spec is None:
-            if key in lists and (type(value) is dict or isinstance(value, Mapping)):
+    for key, allowed in table.scalars:
+        value = obj.get(key)
+        if value is not None and type(value) not in allowed:
+            new: object = _value(value, table.read[key], key, path, problems, depth)
+            if new is not value:
                 if changes is None:
                     changes = {}
-                changes[key] = [value]  # one object where R4 has a list: not read, but keep the copy R4-shaped
+                changes[key] = new
+    for key, spec in table.others:
+        value = obj.get(key)
+        if value is None:
             continue
-        new = _value(value, spec, key, path, problems, depth)
+        if spec.kind is _COMPLEX:
+            if type(value) is list and spec.many:
+                new = _complex_list(value, spec, key, path, problems, depth)
+            elif type(value) is dict and not spec.many:
+                child = spec.child
+                assert child is not None
+                if child.simple and _scalars_ok(value, child.scalars):
+                    continue
+                new = _normalise(value, child, f"{path}{key}.", problems, depth)
+            else:
+                new = _value(value, spec, key, path, problems, depth)
+        elif spec.kind is _STRING and type(value) is str and not spec.many and spec.codes is not None \
+                and value.strip() in spec.codes:
+            continue
+        else:
+            new = _value(value, spec, key, path, problems, depth)
         if new is not value:
             if changes is None:
                 changes = {}
             changes[key] = new
+    if top and table.unread_lists:
+        for key in table.unread_lists.intersection(obj):
+            value = obj[key]
+            if type(value) is dict or isinstance(value, Mapping):
+                if changes is None:
+                    changes = {}
+                changes[key] = [value]  # one object where R4 has a list: not read, kept R4-shaped
     if not changes:
         return obj
     out = dict(obj)
@@ -280,6 +434,9 @@ def read_resource(resource: Mapping[str, Any]) -> Reading:
     resource_type = resource.get("resourceType")
     if not isinstance(resource_type, str) or resource_type not in READ_TYPES:
         return Reading(resource, ())
+    accept = _ACCEPTORS.get(resource_type) or _resource_acceptor(resource_type)
+    if accept(resource):
+        return Reading(resource, ())
     problems: list[str] = []
-    normalised = _normalise(resource, _resource_table(resource_type), "", problems, 0)
+    normalised = _normalise(resource, _resource_table(resource_type), "", problems, 0, top=True)
     return Reading(normalised, tuple(problems))
