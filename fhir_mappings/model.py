@@ -8,6 +8,7 @@ beside this module, one per resource family.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -341,6 +342,15 @@ class ProcedureFact:
     when: datetime | None
     text: str | None = None
     draft: bool = False
+
+
+#: The R4 ``id`` datatype: only such an id is echoed back in a report (anything else may be free text).
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def reportable_id(value: object) -> str | None:
+    """``value`` when it is a valid FHIR id, else None."""
+    return value if isinstance(value, str) and _FHIR_ID.fullmatch(value) else None
 
 
 class Outcome(StrEnum):

@@ -10,7 +10,6 @@ Bundle needs no ``type``); the same ``Type/id`` seen twice (e.g. under two prefe
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterable, Mapping
 from typing import NamedTuple
 
@@ -30,6 +29,7 @@ from .model import (
     PatientInfo,
     ProcedureFact,
     Skipped,
+    reportable_id,
 )
 from .observations import DEFAULT_CODES
 from .observations import map_observation as _map_observation
@@ -38,8 +38,6 @@ from .procedures import PROCEDURE_TYPES, map_procedure
 from .validation import READ_TYPES, read_resource, status_required
 
 _MAX_DEPTH = 4
-#: A FHIR id (R4 ``id`` datatype): only such an id is echoed back in a report.
-_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 class _Entry(NamedTuple):
@@ -47,11 +45,6 @@ class _Entry(NamedTuple):
     full_url: str | None
     #: Where the resource was in the call's data, e.g. ``draftOrders.entry[0]``, ``labs.entry[3]``.
     position: str
-
-
-def _safe_id(value: object) -> str | None:
-    text = as_str(value)
-    return text if text is not None and _FHIR_ID.fullmatch(text) else None
 
 
 def _collect(data: object, where: str, skipped: list[Skipped], seen: set[tuple[str, str]]) -> list[_Entry]:
@@ -180,7 +173,7 @@ class _Report:
     def add(self, entry: _Entry, kind: str, reasons: list[str], outcome: Outcome) -> None:
         if not reasons:
             return
-        rid = _safe_id(entry.resource.get("id"))
+        rid = reportable_id(as_str(entry.resource.get("id")))
         for reason in reasons:
             self.skipped.append(Skipped(kind, reason, outcome, rid, entry.position))
 

@@ -26,6 +26,7 @@ from fhir_mappings.model import (
     Outcome,
     ProcedureFact,
     Skipped,
+    reportable_id,
 )
 
 from ..knowledge.products import ml_dose_concentration
@@ -55,7 +56,8 @@ def _converted(fact: MedicationFact, problems: list[Skipped]) -> MedicationFact:
     volume = fact.dose_given.millilitres
     concentration = concentration_of(fact)
     if concentration is None:
-        problems.append(Skipped(fact.resource_type, UNKNOWN_CONCENTRATION, Outcome.DEGRADED, fact.id, fact.position))
+        problems.append(Skipped(fact.resource_type, UNKNOWN_CONCENTRATION, Outcome.DEGRADED, reportable_id(fact.id),
+                                fact.position))
         return fact
     dose = Dose(volume * concentration, DoseUnit.G, volume_ml=volume, concentration=concentration)
     return dataclasses.replace(fact, dose=dose)
