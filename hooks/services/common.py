@@ -73,7 +73,8 @@ def respond(request: HookRequest, rules: Sequence[Rule]) -> ServiceResponse:
             continue
         (silent if facts.policy.is_silent(finding.rule) else shown).append(card)
     problems = facts.record.skipped
-    skipped = sum(1 for p in problems if p.outcome is Outcome.SKIPPED)
+    # One resource may be skipped for several reasons (a malformed value, hence no result): count resources.
+    skipped = len({(p.resource_type, p.position, p.resource_id) for p in problems if p.outcome is Outcome.SKIPPED})
     extension: dict[str, object] = {}
     if skipped:
         extension["skippedResources"] = skipped

@@ -206,3 +206,18 @@ def test_the_response_lists_each_degraded_resource_without_its_values() -> None:
     assert response.issues == ({"resourceType": "MedicationRequest", "position": "draftOrders.entry[0]",
                                 "reason": "invalid-dose-unit", "outcome": "degraded"},)
     assert "order-dose-unchecked" in [c.topic_code for c in response.cards]
+
+
+def test_skipped_resources_counts_resources_not_reasons() -> None:
+    """A non-numeric IgG is skipped for two reasons (the malformed value, hence no result): one resource."""
+    bad = {"resourceType": "Observation", "id": "bad-igg", "status": "final",
+           "code": {"coding": [{"system": "http://loinc.org", "code": "2465-3"}]},
+           "effectiveDateTime": "2026-06-01", "valueQuantity": {"value": "lots", "unit": "mg/dL"}}
+    request = HookRequest("ig-order-sign", "order-sign", "00000000-0000-4000-8000-000000000000",
+                          {"userId": "Practitioner/x", "patientId": "p1",
+                           "draftOrders": {"resourceType": "Bundle", "entry": []}},
+                          {"patient": PATIENT, "labs": searchset(bad)}, frozenset(), NOW)
+    extension = respond(request, ORDER_RULES).to_json()["extension"]["org.igcds.processing"]
+    assert extension["skippedResources"] == 1
+    assert [(i["reason"], i["outcome"]) for i in extension["resourceIssues"]] == [
+        ("invalid-value", "skipped"), ("malformed-element:valueQuantity.value", "skipped")]
