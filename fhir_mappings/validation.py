@@ -16,9 +16,11 @@ as a whole (RULES.md Terms, "Reading EHR data"):
 The element shapes (list or not, object, string, number, boolean, the code values of a required
 binding) come from the same R4B models of ``fhir.resources`` (imported once, ~0.3 s: ``prepare()``),
 reduced to one lookup table per type. The walk follows only the read elements, so its depth is bounded
-by the tables (a contained resource is read one level deep), whatever a client nests below them, and
-its cost is a few dictionary lookups per element read. Unchanged objects are returned as they are
-(copy on write): the normalised resource shares everything it did not have to change.
+by the tables (a contained resource is read one level deep), whatever a client nests below them.
+Unchanged objects are returned as they are (copy on write): the normalised resource shares everything
+it did not have to change. Most resources need nothing: a straight-line acceptor generated per resource
+type from the same tables says so in one pass (``_acceptor``), and only the others take the walk; for
+the 63-resource benchmark request reading costs about what the former R4B shape check did (0.11 ms).
 """
 
 from __future__ import annotations
@@ -190,19 +192,19 @@ def _table(model: type) -> _Table:
 def _accept_item(
     spec: _Spec, var: str, depth: int, lines: list[str], constants: dict[str, object], indent: str
 ) -> None:
-    if spec.kind is _COMPLEX:
+    if spec.kind == _COMPLEX:
         assert spec.child is not None
         lines.append(f"{indent}if type({var}) is not dict: return False")
         _accept_elements(spec.child, var, depth, lines, constants, indent)
-    elif spec.kind is _STRING and spec.codes is not None:
+    elif spec.kind == _STRING and spec.codes is not None:
         name = f"codes{len(constants)}"
         constants[name] = spec.codes
         lines.append(f"{indent}if type({var}) is not str or {var} not in {name}: return False")
-    elif spec.kind is _STRING:
+    elif spec.kind == _STRING:
         lines.append(f"{indent}if type({var}) is not str: return False")
-    elif spec.kind is _NUMBER:
+    elif spec.kind == _NUMBER:
         lines.append(f"{indent}if type({var}) is not int and type({var}) is not float: return False")
-    elif spec.kind is _BOOLEAN:
+    elif spec.kind == _BOOLEAN:
         lines.append(f"{indent}if type({var}) is not bool: return False")
     else:  # a contained resource: the full walk reads it
         lines.append(f"{indent}return False")
@@ -280,18 +282,18 @@ def _problem(problems: list[str], path: str, name: str) -> object:
 
 def _one(item: object, spec: _Spec, name: str, path: str, problems: list[str], depth: int) -> object:
     kind = spec.kind
-    if kind is _COMPLEX:
+    if kind == _COMPLEX:
         if type(item) is dict or isinstance(item, Mapping):
             assert spec.child is not None
             return _normalise(item, spec.child, f"{path}{name}.", problems, depth)
-    elif kind is _STRING:
+    elif kind == _STRING:
         if type(item) is str or isinstance(item, str):
             if spec.codes is None or item.strip() in spec.codes:
                 return item
-    elif kind is _NUMBER:
+    elif kind == _NUMBER:
         if (type(item) is int or type(item) is float) or (isinstance(item, int | float) and not isinstance(item, bool)):
             return item
-    elif kind is _BOOLEAN:
+    elif kind == _BOOLEAN:
         if item is True or item is False:
             return item
     else:  # _RESOURCE: a contained resource, read one level deep
@@ -388,7 +390,7 @@ def _normalise(
         value = obj.get(key)
         if value is None:
             continue
-        if spec.kind is _COMPLEX:
+        if spec.kind == _COMPLEX:
             if type(value) is list and spec.many:
                 new = _complex_list(value, spec, key, path, problems, depth)
             elif type(value) is dict and not spec.many:
@@ -399,7 +401,7 @@ def _normalise(
                 new = _normalise(value, child, f"{path}{key}.", problems, depth)
             else:
                 new = _value(value, spec, key, path, problems, depth)
-        elif spec.kind is _STRING and type(value) is str and not spec.many and spec.codes is not None \
+        elif spec.kind == _STRING and type(value) is str and not spec.many and spec.codes is not None \
                 and value.strip() in spec.codes:
             continue
         else:
