@@ -98,7 +98,7 @@ def facts_breakdown(body: dict[str, Any], calls: int) -> dict[str, float]:
     from fhir_mappings.medications import MEDICATION_TYPES, map_medication
     from fhir_mappings.observations import DEFAULT_CODES, map_observation
     from fhir_mappings.record import _collect
-    from fhir_mappings.validation import validate_resource
+    from fhir_mappings.validation import read_resource
 
     resources = [e["resource"] for v in body["prefetch"].values() if isinstance(v, dict) and v.get("resourceType")
                  == "Bundle" for e in v.get("entry", [])]
@@ -111,13 +111,13 @@ def facts_breakdown(body: dict[str, Any], calls: int) -> dict[str, float]:
     from fhir_mappings.medications import _medication_concepts
 
     for r in meds:
-        concepts, _ = _medication_concepts(r, None)
+        concepts = _medication_concepts(r, None, None).concepts
         drug_inputs.append((tuple(c for concept in concepts for c in codes_of(concept)), words_of(concepts)))
     return {
-        f"      validate_resource x{len(resources)}": _per_call_ms(
-            lambda: [validate_resource(r) for r in resources], calls),
+        f"      read_resource x{len(resources)}": _per_call_ms(
+            lambda: [read_resource(r) for r in resources], calls),
         "      collect bundles (record._collect)": _per_call_ms(
-            lambda: _collect(list(body["prefetch"].values()), []), calls),
+            lambda: _collect(list(body["prefetch"].values()), "prefetch", [], set()), calls),
         f"      map_medication x{len(meds)}": _per_call_ms(
             lambda: [map_medication(r, resolve=None) for r in meds], calls),
         f"        of which classify_drug x{len(drug_inputs)}": _per_call_ms(

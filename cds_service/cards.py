@@ -269,6 +269,9 @@ class ServiceResponse:
     #: Resources of the request the handler could not use (counted in the metrics, never serialised:
     #: a handler that wants the client to know says so in ``extension``).
     skipped_resources: int = 0
+    #: What the handler could not use, for the per-call log line (never serialised): small flat dicts of
+    #: safe strings (no request values, no identifiers), opaque to this package.
+    issues: tuple[Mapping[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"cards": [c.to_json() for c in order_cards(self.cards)]}

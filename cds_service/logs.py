@@ -22,7 +22,8 @@ import orjson
 from flask import g, has_app_context
 
 SAFE_FIELDS = (
-    "event", "service", "hook", "hookInstance", "request_id", "issuer", "cards", "fhir_queries", "ms",
+    "event", "service", "hook", "hookInstance", "request_id", "issuer", "cards", "card_count", "issues",
+    "fhir_queries", "ms",
     "status", "error", "reason", "keys", "reasons", "rule", "seconds", "key", "kid", "tenant", "jti_seen",
     "count", "outcome", "stored", "duplicates", "workers", "path",
 )
@@ -56,7 +57,32 @@ def safe_traceback(exc_info: tuple[type[BaseException], BaseException, Traceback
     return "".join(traceback.format_tb(tb)) + f"{kind.__module__}.{kind.__qualname__} (message withheld)"
 
 
+def _plain(value: object) -> str:
+    """A safe field's value on one text line: lists comma-separated, an object's values space-separated
+    (``issues``: ``MedicationRequest draftOrders.entry[0] invalid-dose-unit degraded``), no line breaks."""
+    if isinstance(value, dict):
+        text = " ".join(_plain(v) for v in value.values())
+    elif isinstance(value, list | tuple):
+        text = "[" + "; ".join(_plain(v) for v in value) + "]" if any(isinstance(v, dict) for v in value) \
+            else ",".join(_plain(v) for v in value)
+    else:
+        text = str(value)
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 class PlainFormatter(logging.Formatter):
+    """The text log format (``[logging] json = false``): the usual prefix and message, then the same
+    :data:`SAFE_FIELDS` as the JSON format, as ``name=value`` pairs (and nothing else)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = record.__dict__
+        pairs = [f"{name}={_plain(fields[name])}" for name in SAFE_FIELDS if fields.get(name) is not None]
+        if not pairs:
+            return line
+        head, newline, tail = line.partition("\n")  # a traceback stays below the fields
+        return f"{head} {' '.join(pairs)}{newline}{tail}"
+
     def formatException(self, ei):  # type: ignore[no-untyped-def]  # noqa: N802
         return safe_traceback(ei)
 

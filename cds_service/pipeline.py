@@ -42,6 +42,8 @@ class CallOutcome:
     hook: str
     rule_ids: list[str] = field(default_factory=list)
     fhir_queries: int = 0
+    #: The handler's ``ServiceResponse.issues`` (what it could not use), for the call's log line.
+    issues: list[Mapping[str, str]] = field(default_factory=list)
 
 
 def fhir_server_allowed(url: str, auth: AuthContext, config: Config) -> bool:
@@ -135,6 +137,7 @@ class CallRunner:
             hook=hook,
             rule_ids=[c.topic_code or "" for c in response.cards],
             fhir_queries=resolution.fetched,
+            issues=list(response.issues),
         )
 
     def _fhir_client(self, body: Mapping[str, Any], auth: AuthContext) -> tuple[FhirClient | None, str]:

@@ -50,17 +50,25 @@ def _audience(path: str) -> str:
     return base + path
 
 
-@bp.get("/cds-services")
+def _as_called(path: str) -> str:
+    """``path`` with the trailing slash the client called it with: the JWT ``aud`` must equal the URL
+    as called (``/cds-services/`` is served like ``/cds-services``), still under ``public_base_url``."""
+    return path + "/" if request.path.endswith("/") else path
+
+
+# strict_slashes=False: ``/cds-services/`` and ``/cds-services/{id}/`` are served by the same rules
+# (no redirect: a POST must not be redirected), so metrics keep one endpoint label each.
+@bp.get("/cds-services", strict_slashes=False)
 def discovery() -> Response:
-    _state().authenticator.authenticate(request, _audience("/cds-services"))
+    _state().authenticator.authenticate(request, _audience(_as_called("/cds-services")))
     g.service = "discovery"
     return json_response(_state().registry.discovery())
 
 
-@bp.post("/cds-services/<service_id>")
+@bp.post("/cds-services/<service_id>", strict_slashes=False)
 def call_service(service_id: str) -> Response:
     state = _state()
-    auth = state.authenticator.authenticate(request, f"{state.audience_base}/cds-services/{service_id}")
+    auth = state.authenticator.authenticate(request, _audience(_as_called(f"/cds-services/{service_id}")))
     g.service = service_id if service_id in state.registry.ids() else "unknown"
     body = read_json_body()
     started = time.perf_counter()
@@ -74,6 +82,8 @@ def call_service(service_id: str) -> Response:
             "request_id": g.get("request_id"),  # given here, the log filter need not look it up
             "issuer": auth.issuer or "dev",
             "cards": outcome.rule_ids,
+            "card_count": len(outcome.rule_ids),
+            "issues": outcome.issues or None,
             "fhir_queries": outcome.fhir_queries,
             "ms": round((time.perf_counter() - started) * 1000, 2),
         })

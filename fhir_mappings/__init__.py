@@ -21,10 +21,12 @@ from .model import Code as Code
 from .model import ConditionFact as ConditionFact
 from .model import Dose as Dose
 from .model import DoseUnit as DoseUnit
+from .model import GivenDose as GivenDose
 from .model import Measure as Measure
 from .model import Measurement as Measurement
 from .model import MedClass as MedClass
 from .model import MedicationFact as MedicationFact
+from .model import Outcome as Outcome
 from .model import PatientInfo as PatientInfo
 from .model import ProcedureFact as ProcedureFact
 from .model import Route as Route
@@ -36,8 +38,8 @@ from .observations import map_observation as map_observation
 from .patients import map_patient as map_patient
 from .procedures import map_procedure as map_procedure
 from .record import build_record as build_record
-from .validation import ValidationMode as ValidationMode
-from .validation import validate_resource as validate_resource
+from .validation import Reading as Reading
+from .validation import read_resource as read_resource
 from .valuesets import Tag as Tag
 from .valuesets import ValueSet as ValueSet
 from .valuesets import ValueSetIndex as ValueSetIndex

@@ -1,8 +1,10 @@
 """Medication classes (``model.MedClass``) from codes and names: the sourced drug value sets.
 
 Immune globulin recognition follows RULES.md "Terms" in its order: ATC J06BA01/J06BA02, CVX 87, NDC
-product codes (clinical-facts §1.3), a site-supplied RxNorm list (none is verified, so it is empty by
-default), then brand and generic names. Exclusions (hyperimmune, anti-D, ATG, IM Ig) always win.
+product codes (clinical-facts §1.3), a site-supplied RxNorm list (no Ig product code could be cited, so
+it is empty by default), then brand and generic names. Exclusions (hyperimmune, anti-D, ATG, IM Ig)
+always win; the anti-thymocyte globulins are also excluded by their cited RxNorm codes
+(``EXCLUDED_RXNORM``).
 
 Words that also name vaccines or diseases (varicella, hepatitis B, rabies, vaccinia, ...) exclude a
 product only when it is an immune globulin at all ("globulin context"): "varicella vaccine" is a live
@@ -61,6 +63,18 @@ IG_PRODUCTS: tuple[IgProduct, ...] = (
 _IG_NDC_OTHER = ("0944-2705", "0944-2658")
 #: GamaSTAN (IM immune globulin): never an Ig order (clinical-facts §1.3).
 _EXCLUDED_NDC = ("13533-635",)
+
+#: RxNorm codes of excluded globulins that could be cited (tag S, one source): the anti-thymocyte
+#: globulins' ingredients (1011, 91601), brands (1204 ATGAM, 225741 Thymoglobulin), SCDs (197906 equine
+#: 50 MG/ML 5 ML Injection, 107047 rabbit 25 MG Injection) and SBDs (206289 and 1870646 [ATGAM], 107050
+#: [Thymoglobulin]), from the NMDP/CIBMTR reporting FHIR IG value sets (github.com/nmdp-ig/
+#: cibmtr-reporting-ig, input/fsh/terminology/medications/med-atg-valueset.fsh and
+#: med-form2400-additional-drugs-peri-transplant-valueset.fsh). No RxNorm code of a normal human Ig
+#: product, nor of another excluded globulin, could be cited (clinical-facts §1.3 "RxNorm for immune
+#: globulin: UNVERIFIED"): those are left to name recognition and to the site's ``ig_rxnorm_codes``.
+EXCLUDED_RXNORM = frozenset(
+    (RXNORM, c) for c in ("1011", "91601", "1204", "225741", "197906", "107047", "206289", "1870646", "107050")
+)
 
 _IG_GENERIC = re.compile(r"\bgammagard\b|\bimmune globulins?\b|\bimmunoglobulins?\b|\bivig\b|\bscig\b|\bigiv\b")
 #: Product names that are only ever excluded globulins: they exclude wherever they appear.
@@ -253,6 +267,7 @@ def _classify(
     globulin = ig or _GLOBULIN.search(text) is not None or (CVX, "86") in keys or any(a.startswith("J06") for a in atc)
     excluded = (
         (CVX, "86") in keys
+        or not keys.isdisjoint(EXCLUDED_RXNORM)
         or any(_ndc_lookup(n, _NDC_EXCLUDED) for n in ndc)
         or _EXCLUDED_BRANDS.search(text) is not None
         or any(a.startswith("J06") and not a.startswith("J06BA") for a in atc)

@@ -2,8 +2,15 @@
 
 Dropped: ``entered-in-error`` everywhere, and records of something that did not happen (administration
 or immunization ``not-done``, statement ``not-taken``). MedicationRequest statuses are kept as given:
-the rules decide what "active" means. ``medicationReference`` is resolved through contained resources
-first, then the caller's ``resolve(reference)`` (draftOrders bundle, prefetch, FHIR read).
+the rules decide what "active" means; a draft order without a status is a draft. ``medicationReference``
+is resolved through contained resources first, then the caller's ``resolve(reference)`` (draftOrders
+bundle, prefetch, FHIR read).
+
+The dose is read as ordered (RULES.md Terms, "Ordered dose"): a Quantity in g, mg, g/kg or mg/kg becomes
+``Dose``; any other Quantity is kept as given (``GivenDose``), so that a dose in mL can be converted where
+the product facts are (``hooks``), and a dose in another unit can be named when it is not checked. For an
+Ig dose in mL, the strength the medication itself states (``Medication.ingredient.strength``, or "10%" /
+"200 MG/ML" in its name) is read too (``stated_concentration``).
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
+from typing import NamedTuple
 
 from .codings import (
     SNOMED,
@@ -31,8 +39,8 @@ from .codings import (
 from .conditions import concepts_of
 from .drugs import classify_drug
 from .errors import MappingError
-from .model import Code, Dose, DoseUnit, MedClass, MedicationFact, Route, Timing
-from .units import duration_days, read_dose_unit
+from .model import Code, Dose, DoseUnit, GivenDose, MedClass, MedicationFact, Route, Timing
+from .units import duration_days, period_days, read_dose_unit, read_given_dose
 
 #: Looks a reference ("Medication/123", a fullUrl) up; returns the resource or None.
 Resolver = Callable[[str], Mapping[str, object] | None]
@@ -102,17 +110,21 @@ def read_dose(quantity: object) -> Dose | None:
 
 
 def read_timing(timing: object) -> Timing | None:
-    """``timing.repeat``: frequency, period, periodUnit, count, boundsDuration (in days)."""
+    """``timing.repeat``: frequency, period, periodUnit, count, and the bounded days (``boundsDuration``,
+    else a ``boundsPeriod`` with start and end)."""
     repeat = as_dict(as_dict(timing).get("repeat"))
     if not repeat:
         return None
     frequency, count = as_number(repeat.get("frequency")), as_number(repeat.get("count"))
+    bounds = duration_days(repeat.get("boundsDuration"))
+    if bounds is None and "boundsPeriod" in repeat:
+        bounds = period_days(repeat.get("boundsPeriod"))
     parts = (
         int(frequency) if frequency is not None and frequency >= 1 else None,
         _positive(repeat.get("period")),
         as_str(repeat.get("periodUnit")),
         int(count) if count is not None and count >= 1 else None,
-        duration_days(repeat.get("boundsDuration")),
+        bounds,
     )
     return None if parts == _NO_TIMING else Timing(*parts)
 
@@ -125,23 +137,73 @@ def _positive(value: object) -> float | None:
     return number if number is not None and number > 0 else None
 
 
+class _Medication(NamedTuple):
+    """What names the medication: its concepts (code and ingredients), a fallback display, and the
+    Medication resource when it was resolved."""
+
+    concepts: list[object]
+    fallback_name: str | None
+    resource: Mapping[str, object] | None
+
+
 def _medication_concepts(
-    resource: Mapping[str, object], resolve: Resolver | None
-) -> tuple[list[object], str | None]:
-    """The concepts naming the medication (its code and ingredients) and a fallback display."""
-    if resource.get("resourceType") == "Immunization":
-        return [resource.get("vaccineCode")], None
+    resource: Mapping[str, object], resolve: Resolver | None, notes: list[str] | None
+) -> _Medication:
+    """The concepts naming the medication; ``MappingError`` when the resource names none."""
+    kind = resource.get("resourceType")
+    if kind == "Immunization":
+        return _Medication([resource.get("vaccineCode")], None, None)
     if "medicationCodeableConcept" in resource:
-        return [resource.get("medicationCodeableConcept")], None
+        return _Medication([resource.get("medicationCodeableConcept")], None, None)
     reference = resource.get("medicationReference")
+    if reference is None:
+        raise MappingError("unknown-medication")
     medication = resolve_reference(reference, resource, resolve)
     if medication is None:
         display = as_str(as_dict(reference).get("display"))
         if display is None:
-            raise MappingError(f"{resource.get('resourceType')} medicationReference could not be resolved")
-        return [{"text": display}], display
+            raise MappingError("unresolved-reference:medicationReference")
+        if notes is not None:
+            notes.append("unresolved-reference:medicationReference")
+        return _Medication([{"text": display}], display, None)
     ingredients = [as_dict(i).get("itemCodeableConcept") for i in as_list(medication.get("ingredient"))]
-    return [medication.get("code"), *ingredients], None
+    return _Medication([medication.get("code"), *ingredients], None, medication)
+
+
+#: A strength in a product name: "10%", "16.5 %" / "100 MG/ML", "0.2 g/ml" (names are lower-cased).
+_NAME_PERCENT = re.compile(r"(?<![\d.])(\d{1,2}(?:\.\d{1,2})?) ?%")
+_NAME_MASS_PER_ML = re.compile(r"(?<![\d.])(\d{1,4}(?:\.\d{1,3})?) ?(mg|g) ?/ ?ml\b")
+_MASS_IN_G = {"g": 1.0, "mg": 0.001}
+
+
+def _one_value(values: list[float]) -> float | None:
+    """The one concentration stated (g/mL, 0 < c <= 1), None when none or when they disagree."""
+    found = {round(v, 4) for v in values if 0 < v <= 1}
+    return found.pop() if len(found) == 1 else None
+
+
+def _strength_g_per_ml(ratio: object) -> float | None:
+    """``Ratio`` numerator in g or mg over denominator in mL, as g/mL."""
+    ratio = as_dict(ratio)
+    numerator, denominator = read_given_dose(ratio.get("numerator")), read_given_dose(ratio.get("denominator"))
+    if numerator is None or denominator is None or numerator.value is None or numerator.unit not in _MASS_IN_G:
+        return None
+    volume = denominator.millilitres
+    return numerator.value * _MASS_IN_G[numerator.unit] / volume if volume else None
+
+
+def stated_concentration(medication: Mapping[str, object] | None, name_words: str) -> float | None:
+    """The strength the medication states, in g/mL: its ``ingredient.strength`` (mass per mL), else a
+    strength in its name ("10%", "200 mg/ml"); None when none is stated or two statements disagree
+    (RULES.md Resolved details, "Concentration of a dose in mL")."""
+    if medication is not None:
+        strengths = [_strength_g_per_ml(as_dict(i).get("strength")) for i in as_list(medication.get("ingredient"))]
+        stated = _one_value([s for s in strengths if s is not None])
+        if stated is not None:
+            return stated
+    values = [float(m.group(1)) / 100 for m in _NAME_PERCENT.finditer(name_words)]
+    values += [float(m.group(1)) * _MASS_IN_G[m.group(2)] for m in _NAME_MASS_PER_ML.finditer(name_words)]
+    return _one_value(values)
 
 
 def _dosage(resource: Mapping[str, object]) -> tuple[object, object, object]:
@@ -183,21 +245,39 @@ def _reasons(resource: Mapping[str, object], resolve: Resolver | None) -> tuple[
     return tuple(codes), " | ".join(t for t in texts if t)
 
 
+def _dose_notes(given: GivenDose | None, dose: Dose | None) -> str | None:
+    """Why an Ig dose Quantity could not be read (None when it was read, is in mL, or is absent)."""
+    if given is None or dose is not None or given.millilitres is not None:
+        return None
+    if given.unit not in _DOSE_UNITS and given.unit != "mL":
+        return "invalid-dose-unit"
+    return "invalid-dose-value"
+
+
 def map_medication(
     resource: Mapping[str, object],
     *,
     resolve: Resolver | None = None,
     rxnorm_ig_codes: Collection[str] = (),
     draft: bool = False,
+    notes: list[str] | None = None,
+    position: str | None = None,
 ) -> MedicationFact | None:
-    """A MedicationFact, or None for a dropped status (see module docstring)."""
+    """A MedicationFact, or None for a dropped status (see module docstring).
+
+    ``notes`` receives the reason codes of facts that could not be read while the rest could
+    (``unresolved-reference:medicationReference`` with a display to go by, ``invalid-dose-unit``).
+    """
     kind = as_str(resource.get("resourceType"))
     if kind not in MEDICATION_TYPES:
-        raise MappingError("not a medication resource")
+        raise MappingError("not-a-medication")
     status = as_str(resource.get("status"))
     if status in _DROPPED:
         return None
-    concepts, fallback_name = _medication_concepts(resource, resolve)
+    if status is None and draft:
+        status = "draft"  # a draft order that does not say so (the CDS Hooks sandbox sends none)
+    named = _medication_concepts(resource, resolve, notes)
+    concepts = named.concepts
     codes = codes_of(concepts[0]) if len(concepts) == 1 else tuple(c for concept in concepts for c in codes_of(concept))
     text = words_of(concepts)
     dose_quantity, route_concept, timing = _dosage(resource)
@@ -205,26 +285,37 @@ def map_medication(
     profile = classify_drug(
         codes, text, route=route, vaccine_context=kind == "Immunization", rxnorm_ig_codes=rxnorm_ig_codes
     )
-    if route is None and MedClass.IMMUNE_GLOBULIN in profile.classes:
+    is_ig = MedClass.IMMUNE_GLOBULIN in profile.classes
+    if route is None and is_ig:
         # RULES.md Terms "Route": else from the product (SC brands; J06BA01 extravascular), else IV.
         route = Route.SC if profile.subcutaneous_product else Route.IV
     reason_codes, reason_text = _reasons(resource, resolve)
     when, until = _when(resource)
+    dose = read_dose(dose_quantity)
+    given = read_given_dose(dose_quantity) if dose is None else None  # kept only when it says something
+    if is_ig and notes is not None:
+        problem = _dose_notes(given, dose)
+        if problem is not None:
+            notes.append(problem)
+    in_ml = is_ig and given is not None and given.millilitres is not None
     return MedicationFact(
         resource_type=kind,
         id=as_str(resource.get("id")),
         classes=profile.classes,
-        name=(text_of(concepts[0]) if concepts else None) or fallback_name,
+        name=(text_of(concepts[0]) if concepts else None) or named.fallback_name,
         codes=codes,
         status=status,
         when=when,
         until=until,
         product=profile.product,
         route=route,
-        dose=read_dose(dose_quantity),
+        dose=dose,
+        dose_given=given,
+        stated_concentration=stated_concentration(named.resource, text) if in_ml else None,
         timing=read_timing(timing),
         reason_concepts=concepts_of(reason_codes, reason_text),
         reason_codes=reason_codes,
         draft=draft,
         raw=resource,
+        position=position,
     )

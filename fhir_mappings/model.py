@@ -8,6 +8,7 @@ beside this module, one per resource family.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -176,10 +177,18 @@ class DoseUnit(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Dose:
-    """One administration's dose as ordered."""
+    """One administration's dose as ordered (in g, mg, g/kg or mg/kg).
+
+    A dose ordered in mL becomes a dose in g once its concentration is known (RULES.md Resolved details,
+    "Concentration of a dose in mL"): ``volume_ml`` and ``concentration`` then say how it was obtained.
+    """
 
     value: float
     unit: DoseUnit
+    #: The volume ordered, when the dose was ordered in mL.
+    volume_ml: float | None = None
+    #: g/mL used to convert ``volume_ml`` (0.10 = 10%).
+    concentration: float | None = None
 
     @property
     def weight_based(self) -> bool:
@@ -207,6 +216,20 @@ class Dose:
         return grams * 1000.0 / weight_kg
 
 
+@dataclass(frozen=True, slots=True)
+class GivenDose:
+    """A dose Quantity as given: its number (None when it has no usable one) and its unit as written
+    (the UCUM code, else the unit text; capped, and None when absent)."""
+
+    value: float | None
+    unit: str | None
+
+    @property
+    def millilitres(self) -> float | None:
+        """The volume when the dose is a number of mL, else None."""
+        return self.value if self.unit in ("mL", "ml") and self.value is not None and self.value > 0 else None
+
+
 _PERIOD_DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0, "a": 365.0}
 
 
@@ -218,7 +241,9 @@ class Timing:
     period: float | None = None
     period_unit: str | None = None
     count: int | None = None
-    #: ``boundsDuration`` in days.
+    #: The bounded days of the course: ``boundsDuration`` in days, or a ``boundsPeriod`` with start and
+    #: end (its days counted with both ends for dates, rounded up for date-times; RULES.md Resolved
+    #: details, "Immunomodulatory courses").
     bounds_days: float | None = None
 
     @property
@@ -257,13 +282,24 @@ class MedicationFact:
     product: str | None = None
     route: Route | None = None
     dose: Dose | None = None
+    #: The dose Quantity as the resource states it when it could not be read as a ``Dose`` (a dose in
+    #: mL, in ``{pill}``, without a number), for converting mL and for saying why a dose is unchecked;
+    #: None when the dose was read or no dose Quantity is stated.
+    dose_given: GivenDose | None = None
+    #: For an Ig dose in mL: the g/mL the medication itself states (its Medication's
+    #: ``ingredient.strength``, or a strength in its name: "10%", "200 MG/ML"); None when none is stated
+    #: or the statements disagree.
+    stated_concentration: float | None = None
     timing: Timing | None = None
     reason_concepts: frozenset[str] = frozenset()
     reason_codes: tuple[Code, ...] = ()
     #: True for entries of the request's draftOrders bundle.
     draft: bool = False
-    #: The original resource, for ``update`` suggestions that keep everything else.
+    #: The resource as read (elements the mappers read normalised to R4 shape, the rest as sent), for
+    #: ``update`` suggestions that keep everything else.
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: Where the resource was in the call's data (``draftOrders.entry[0]``), for reports.
+    position: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def reference(self) -> str | None:
@@ -309,12 +345,37 @@ class ProcedureFact:
     draft: bool = False
 
 
+#: The R4 ``id`` datatype: only such an id is echoed back in a report (anything else may be free text).
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def reportable_id(value: object) -> str | None:
+    """``value`` when it is a valid FHIR id, else None."""
+    return value if isinstance(value, str) and _FHIR_ID.fullmatch(value) else None
+
+
+class Outcome(StrEnum):
+    """What a problem cost: the whole resource (skipped) or one fact of it (degraded)."""
+
+    SKIPPED = "skipped"
+    DEGRADED = "degraded"
+
+
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """A resource that could not be used, counted and reported without its content."""
+    """A resource the rules could not use (skipped), or used without one of its facts (degraded).
+
+    Reported without its content: its type, where it was (its id when it has a valid FHIR id, and its
+    position in the call's data, e.g. ``draftOrders.entry[0]`` or ``labs.entry[3]``), a short stable
+    reason code (``malformed-element:category``, ``invalid-dose-unit``, ``unknown-medication``,
+    ``unresolved-reference:medicationReference``, ``invalid-status``, ...) and the outcome.
+    """
 
     resource_type: str
     reason: str
+    outcome: Outcome = Outcome.SKIPPED
+    resource_id: str | None = None
+    position: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,10 @@
 """Observation -> ``Measurement``: code to ``Measure``, status filter, unit conversion.
 
 Only results with status final/amended/corrected and a value (no ``dataAbsentReason``) count
-(RULES.md Terms). Quantitative measures need a supported unit (``units.py``); a result in an unknown
-unit raises ``MappingError`` so the record builder skips and counts it.
+(RULES.md Terms); a result's date is ``effectiveDateTime`` (or ``effectiveInstant``), else the end (or
+start) of ``effectivePeriod``, else ``issued`` (RULES.md Resolved details, "Which observations count").
+Quantitative measures need a supported unit (``units.py``); a result in an unknown unit raises
+``MappingError`` so the record builder skips and counts it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .codings import (
     codes_of,
     codes_of_all,
     parse_datetime,
+    parse_period_end,
     parse_period_start,
     words_of,
 )
@@ -112,12 +115,13 @@ def map_observation(resource: Mapping[str, object], codes: ObservationCodes = DE
         return None
     when = (
         parse_datetime(resource.get("effectiveDateTime"))
-        or parse_period_start(resource.get("effectivePeriod"))
         or parse_datetime(resource.get("effectiveInstant"))
+        or parse_period_end(resource.get("effectivePeriod"))
+        or parse_period_start(resource.get("effectivePeriod"))
         or parse_datetime(resource.get("issued"))
     )
     if when is None:
-        raise MappingError(f"Observation {measure.value} without an effective date")
+        raise MappingError("missing-date")
     interpretation = _interpretation(resource.get("interpretation"))
     code = code_list[0] if code_list else None
     if code is not None and code.system != LOINC:
@@ -130,7 +134,7 @@ def map_observation(resource: Mapping[str, object], codes: ObservationCodes = DE
                            reference_high=high, interpretation=interpretation, code=code, resource_id=resource_id)
     if measure in _NUMERIC:
         if any(k.startswith("value") for k in resource):
-            raise MappingError(f"Observation {measure.value} without a numeric value")
+            raise MappingError("invalid-value")
         return None
     if positive is None and not any(k.startswith("value") for k in resource):
         return None  # a qualitative test with no value at all: not a result
@@ -153,14 +157,14 @@ def _quantitative(
     """(value, unit, reference low, reference high) of ``valueQuantity``, in the canonical unit."""
     quantity = read_quantity(resource.get("valueQuantity"))
     if quantity is None:
-        raise MappingError(f"Observation {measure.value} valueQuantity without a number")
+        raise MappingError("invalid-value")
     unit = canonical_unit(measure)
     if unit is None:
         # Qualitative or any-result measures (CD19, pneumococcal, HBV DNA): keep the number as given.
         return quantity.value, quantity.ucum, None, None
     value = convert(measure, quantity.value, quantity.ucum)
     if value is None:
-        raise MappingError(f"Observation {measure.value} in an unsupported unit")
+        raise MappingError("unsupported-unit")
     low, high = _reference_range(measure, resource.get("referenceRange"), quantity.ucum)
     return value, unit, low, high
 

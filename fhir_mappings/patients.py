@@ -16,6 +16,6 @@ def map_patient(resource: Mapping[str, object]) -> PatientInfo:
     rules then stay quiet); an unknown gender gives ``Sex.UNKNOWN``."""
     patient_id = as_str(resource.get("id"))
     if patient_id is None:
-        raise MappingError("Patient without id")
+        raise MappingError("missing-element:id")
     gender = as_str(resource.get("gender"))
     return PatientInfo(patient_id, parse_date(resource.get("birthDate")), _SEXES.get(gender or "", Sex.UNKNOWN))

@@ -32,7 +32,7 @@ def map_procedure(
     """A ProcedureFact, or None for a dropped status."""
     kind = as_str(resource.get("resourceType"))
     if kind not in PROCEDURE_TYPES:
-        raise MappingError("not a procedure resource")
+        raise MappingError("not-a-procedure")
     status = as_str(resource.get("status"))
     if status in _DROPPED:
         return None

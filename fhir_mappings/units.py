@@ -18,11 +18,12 @@ otherwise from ``Quantity.unit`` text, and then only for exact common spellings 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .codings import UCUM, as_dict, as_number, as_str
-from .model import CANONICAL_UNITS, Measure
+from .codings import UCUM, as_dict, as_number, as_str, parse_datetime
+from .model import CANONICAL_UNITS, GivenDose, Measure
 
 #: Creatinine µmol/L per mg/dL (molar mass 113.12 g/mol): a standard laboratory conversion factor.
 CREATININE_UMOL_PER_MG_DL = 88.42
@@ -76,6 +77,10 @@ _TEXT_UNITS: Mapping[str, str] = {
 
 #: Dose units (UCUM codes, and the same exact spellings as text).
 _DOSE_UNITS = frozenset({"g", "mg", "g/kg", "mg/kg"})
+#: Spellings of millilitres in a dose (UCUM ``mL``; ``ml``/``ML`` as unit text), read as ``mL``.
+_ML_SPELLINGS = frozenset({"mL", "ml", "ML"})
+#: A unit as written is quoted back in a card ("the dose is in {pill}"): at most this many characters.
+UNIT_TEXT_LIMIT = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +131,39 @@ def read_dose_unit(value: object) -> str | None:
         return code if code in _DOSE_UNITS else None
     text = as_str(quantity.get("unit")) or (code if system is None else None)
     return text if text in _DOSE_UNITS else None
+
+
+def read_given_dose(value: object) -> GivenDose | None:
+    """The dose Quantity as given (number and unit as written), whatever its unit; None without one.
+
+    The unit is the UCUM ``code`` when ``system`` is UCUM (or absent), else the ``unit`` text; mL
+    spellings read as ``mL``. Only printable characters are kept, at most ``UNIT_TEXT_LIMIT``.
+    """
+    quantity = as_dict(value)
+    if not quantity:
+        return None
+    number = as_number(quantity.get("value"))
+    code, system = as_str(quantity.get("code")), as_str(quantity.get("system"))
+    unit = code if code and system in (UCUM, None) else as_str(quantity.get("unit")) or code
+    if unit is not None:
+        unit = "mL" if unit in _ML_SPELLINGS else "".join(c for c in unit[:UNIT_TEXT_LIMIT] if c.isprintable())
+    return GivenDose(number, unit or None)
+
+
+def period_days(value: object) -> float | None:
+    """The days a Period with start and end covers (``timing.repeat.boundsPeriod``): both ends counted
+    for dates (2024-05-01 to 2024-05-05 is 5 days), rounded up for date-times (RULES.md Resolved
+    details, "Immunomodulatory courses"). None when an end is missing or invalid, or end < start."""
+    period = as_dict(value)
+    start_text, end_text = as_str(period.get("start")), as_str(period.get("end"))
+    start, end = parse_datetime(start_text), parse_datetime(end_text)
+    if start is None or end is None or end < start:
+        return None
+    assert start_text is not None and end_text is not None
+    if "T" not in start_text or "T" not in end_text:  # a date at either end: calendar days, both ends
+        return float((end.date() - start.date()).days + 1)
+    days = math.ceil((end - start).total_seconds() / 86400)
+    return float(days) if days > 0 else None
 
 
 _DURATION_DAYS: Mapping[str, float] = {

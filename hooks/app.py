@@ -25,6 +25,7 @@ from cds_service.registry import Registry
 from cds_service.relative_dates import expand
 from cds_service.report import run_report
 from cds_service.storage import Store
+from fhir_mappings.validation import prepare as prepare_reading
 
 from .catalog import catalog_json
 from .catalog_doc import RENDERERS, render
@@ -86,6 +87,7 @@ def build_app(config: Config) -> Any:
     """The WSGI app: services, storage (audit + feedback), metrics, OpenAPI, and the companion app when
     enabled. Built once per worker."""
     configure_logging(config.logging.level, config.logging.json)
+    prepare_reading()  # the FHIR element tables, built now rather than in the first call
     config, services, app_paths, app_schemas, blueprints = _with_companion(config)
     metrics = PrometheusMetrics("igcds", services=sorted({s.id for s in services}))
     registry = Registry(services)

@@ -58,6 +58,8 @@ CATALOG: tuple[RuleSpec, ...] = (
              AAAAI_CONSENSUS, "indications"),
     RuleSpec("order-dose-out-of-range", "Ig dose outside the label or course limits", ORDER_SERVICES, "warning",
              PRIVIGEN_LABEL, "dosing"),
+    RuleSpec("order-dose-unchecked", "Ig dose not checked: unreadable dose", ORDER_SERVICES, "info",
+             PRIVIGEN_LABEL, "dosing"),
     RuleSpec("order-dose-atypical", "Replacement dose outside the usual range", ORDER_SERVICES, "info",
              AAAAI_CONSENSUS, "dosing"),
     RuleSpec("order-interval-out-of-range", "Replacement interval outside the expected range", ORDER_SERVICES,

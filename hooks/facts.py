@@ -14,6 +14,7 @@ from datetime import datetime
 from cds_service import HookRequest
 from fhir_mappings import ClinicalRecord, build_record
 
+from .derive.ml_doses import with_ml_doses
 from .findings import Finding
 from .policy import Policy
 from .services.prefetch import KEY_CATEGORIES
@@ -36,13 +37,14 @@ Rule = Callable[[Facts], Iterable[Finding]]
 def facts_from_request(request: HookRequest) -> Facts:
     """Map the call's data once. ``build_record`` itself resolves ``medicationReference`` from
     contained resources, the prefetched resources and the draft orders; only what none of them
-    holds is read from the EHR's FHIR server."""
+    holds is read from the EHR's FHIR server. Ig doses in mL are then read in g where the product's
+    concentration is known (``derive.ml_doses``)."""
     policy: Policy = request.settings.get("policy") or Policy()
     patient = request.data.get("patient")
     drafts = request.context.get("draftOrders")
     record = build_record(
         patient=patient if isinstance(patient, Mapping) and patient.get("resourceType") == "Patient" else None,
-        resources=[v for k, v in request.data.items() if k != "patient" and isinstance(v, Mapping)],
+        resources={k: v for k, v in request.data.items() if k != "patient" and isinstance(v, Mapping)},
         draft_orders=drafts if isinstance(drafts, Mapping) else (),
         selections=tuple(request.context.get("selections") or ()),
         unavailable=frozenset(KEY_CATEGORIES.get(k, k) for k in request.unavailable),
@@ -50,4 +52,4 @@ def facts_from_request(request: HookRequest) -> Facts:
         rxnorm_ig_codes=policy.ig_rxnorm_codes,
         plasma_exchange_snomed=policy.plasma_exchange_snomed_codes,
     )
-    return Facts(record=record, now=request.now, policy=policy, hook=request.hook)
+    return Facts(record=with_ml_doses(record), now=request.now, policy=policy, hook=request.hook)

@@ -1,6 +1,6 @@
 """Dosing rules for Ig orders (RULES.md "Order rules", "Dose regimens", "Resolved details").
 
-``order-weight-missing``, ``order-dose-out-of-range``, ``order-dose-atypical``,
+``order-weight-missing``, ``order-dose-out-of-range``, ``order-dose-unchecked``, ``order-dose-atypical``,
 ``order-interval-out-of-range``, ``order-dosing-weight``, ``order-scig-conversion``,
 ``order-scig-administration``.
 
@@ -17,7 +17,7 @@ The package keeps one concern per module, read in this order:
 - ``limits``: the regimen limits a plan breaks and the nearest safe dose (``violations``, ``suggest_dose``);
 - ``context``: what the rules read about one order from the record (``DoseContext``, ``dose_context``);
 - ``card_text``: the wording the dosing cards share;
-- ``weight``, ``dose_range``, ``interval``, ``scig``: the rules, two at most per module.
+- ``weight``, ``dose_range``, ``unchecked``, ``interval``, ``scig``: the rules, two at most per module.
 
 ``ORDER_RULES`` lists the rules in catalog order; ``hooks.services.rulesets`` runs them.
 """
@@ -45,12 +45,14 @@ from .plan import plan_of as plan_of
 from .scig import IvSource as IvSource
 from .scig import order_scig_administration as order_scig_administration
 from .scig import order_scig_conversion as order_scig_conversion
+from .unchecked import order_dose_unchecked as order_dose_unchecked
 from .weight import order_dosing_weight as order_dosing_weight
 from .weight import order_weight_missing as order_weight_missing
 
 ORDER_RULES = (
     order_weight_missing,
     order_dose_out_of_range,
+    order_dose_unchecked,
     order_dose_atypical,
     order_interval_out_of_range,
     order_dosing_weight,

@@ -46,6 +46,8 @@ def ordered_text(ctx: DoseContext) -> str:
     parts = [ctx.drug + (f" ({ctx.product.name})" if ctx.product and not ctx.hyqvia else "")]
     if dose is not None:
         parts.append(f"{text.num(dose.value, 2)} {dose.unit.value}")
+        if dose.volume_ml is not None and dose.concentration is not None:  # ordered in mL
+            parts.append(f"(ordered as {text.num(dose.volume_ml)} mL at {text.num(dose.concentration * 100)}%)")
         grams = ctx.grams
         if dose.unit.value not in ("g",) and grams is not None:
             parts.append(f"(= {text.grams(grams)})")

@@ -70,6 +70,10 @@ class Product:
     source: Citation
     sc_limits: tuple[ScSiteLimit, ...] = ()
     marketed: bool = True
+    #: True when the name can also mean the brand in another strength, so that a dose in mL of it is
+    #: not read without a stated strength (RULES.md Resolved details, "Concentration of a dose in mL":
+    #: Octagam and Gammagard exist in two strengths).
+    other_strengths: bool = False
 
     @property
     def facilitated(self) -> bool:
@@ -134,6 +138,7 @@ PRODUCTS: tuple[Product, ...] = (
             ScSiteLimit(30, 20, _GG_SRC, weight_min_kg=40, note="maintenance 20–30 mL/h/site"),
             ScSiteLimit(20, 15, _GG_SRC, weight_below_kg=40, note="maintenance 15–20 mL/h/site"),
         ),
+        other_strengths=True,  # "Gammagard" also names Gammagard S/D (RULES.md: two strengths)
     ),
     Product(
         "gamunex-c",
@@ -359,6 +364,16 @@ PRODUCTS_BY_KEY: dict[str, Product] = {p.key: p for p in PRODUCTS}
 
 def product(key: str | None) -> Product | None:
     return PRODUCTS_BY_KEY.get(key) if key else None
+
+
+def ml_dose_concentration(key: str | None) -> float | None:
+    """g/mL to read a dose in mL of this product when the order states no strength: the table's
+    concentration, only for a product sold in one strength (RULES.md Resolved details, "Concentration
+    of a dose in mL"); None otherwise (no guess)."""
+    found = product(key)
+    if found is None or found.other_strengths:
+        return None
+    return found.concentration_g_per_ml
 
 
 def low_iga_products() -> list[Product]:

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -534,43 +535,19 @@ def test_known_edge_cases(client: Any) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# The validation fast path (fhir_mappings.validation._looks_usual, optimised in issue 8) must give
-# the same verdicts as the straightforward implementation it replaced.
+# Tolerant reading (fhir_mappings.validation.read_resource): whatever a resource holds, reading it never
+# raises, names problems by element path only (never a value), is idempotent (what it returns reads again
+# without a problem, unchanged), and never drops an element no mapper reads.
 # ----------------------------------------------------------------------------------------------
 
-def _reference_looks_usual(resource: Mapping[str, object], resource_type: str, depth: int = 0) -> bool:
-    from fhir_mappings.validation import VALIDATED_TYPES, _shape
-
-    shape = _shape(resource_type)
-    for key, value in resource.items():
-        if key not in shape.allowed or value is None:
-            return False
-        if key in shape.lists and not (isinstance(value, list) and value):
-            return False
-        if key in shape.objects and not isinstance(value, Mapping):
-            return False
-        if key in shape.strings and not isinstance(value, str):
-            return False
-    if any(name not in resource for name in shape.required):
-        return False
-    for names, needed in shape.choices:
-        present = sum(1 for name in names if name in resource)
-        if present > 1 or (needed and present == 0):
-            return False
-    for item in resource.get("contained", ()) or ():  # type: ignore[union-attr]
-        if not isinstance(item, Mapping) or depth > 0:
-            return False
-        kind = item.get("resourceType")
-        if kind not in VALIDATED_TYPES or not _reference_looks_usual(item, str(kind), depth + 1):
-            return False
-    return True
-
+_REASON = re.compile(r"invalid-status|malformed-element:[A-Za-z]+(?:\.[A-Za-z]+)*")
 
 element_names = st.sampled_from(["id", "status", "code", "subject", "valueQuantity", "valueString", "effectiveDateTime",
                                  "effectivePeriod", "category", "medicationCodeableConcept", "medicationReference",
                                  "dosageInstruction", "intent", "contained", "meta", "text", "birthDate", "gender",
                                  "clinicalStatus", "onsetDateTime", "onsetAge", "vaccineCode", "occurrenceDateTime",
-                                 "performedDateTime", "patient", "bogus", "_status", "extension"])
+                                 "performedDateTime", "patient", "bogus", "_status", "extension", "reasonCode",
+                                 "dosage", "ingredient", "interpretation", "referenceRange", "issued"])
 
 
 @fuzz_settings(max_examples=150)
@@ -579,9 +556,15 @@ element_names = st.sampled_from(["id", "status", "code", "subject", "valueQuanti
                                       "ServiceRequest", "Medication"]),
        elements=st.dictionaries(element_names, json_values, max_size=8),
        real=st.booleans(), data=st.data())
-def test_validation_fast_path_matches_reference(resource_type: str, elements: dict[str, Any], real: bool,
-                                                data: Any) -> None:
-    from fhir_mappings.validation import _looks_usual
+def test_tolerant_reading_is_safe_idempotent_and_leaves_unread_elements(resource_type: str, elements: dict[str, Any],
+                                                                       real: bool, data: Any) -> None:
+    from fhir_mappings.validation import (
+        READ_ELEMENTS,
+        _normalise,
+        _resource_acceptor,
+        _resource_table,
+        read_resource,
+    )
 
     if real:  # start from a realistic resource of the bench record and perturb it
         pool = [e["resource"] for v in _FULL["prefetch"].values() if isinstance(v, dict)
@@ -595,7 +578,20 @@ def test_validation_fast_path_matches_reference(resource_type: str, elements: di
             resource["contained"] = [data.draw(st.sampled_from(pool)), data.draw(json_values)][: data.draw(st.integers(1, 2))]
     else:
         resource = {"resourceType": resource_type, **elements}
-    assert _looks_usual(resource, resource_type) == _reference_looks_usual(resource, resource_type)
+    before = copy.deepcopy(resource)
+    normalised, problems = read_resource(resource)
+    assert resource == before, "reading never changes its input"
+    if _resource_acceptor(resource_type)(resource):  # the generated fast path accepts only what needs nothing
+        walked: list[str] = []
+        assert _normalise(resource, _resource_table(resource_type), "", walked, 0, top=True) is resource
+        assert walked == []
+    assert all(_REASON.fullmatch(p) for p in problems), problems
+    again = read_resource(normalised)
+    assert again.problems == () and again.resource == normalised
+    read = set(READ_ELEMENTS[resource_type])
+    for key, value in resource.items():
+        if key not in read:
+            assert key in normalised and normalised[key] in (value, [value]), key
 
 
 # ----------------------------------------------------------------------------------------------

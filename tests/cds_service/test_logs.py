@@ -48,3 +48,40 @@ def test_custom_level_names_are_lowered() -> None:
     record = logging.LogRecord("igcds.x", 25, __file__, 1, "m", None, None)
     record.levelname = "NOTICE"
     assert json.loads(JsonFormatter().format(record))["level"] == "notice"
+
+
+def _call_record(**extra: object) -> logging.LogRecord:
+    record = logging.LogRecord("igcds.http", logging.INFO, __file__, 1, "cds call", None, None)
+    record.__dict__.update({"event": "cds_call", "service": "ig-order-select", "cards": ["order-dose-unchecked"],
+                            "card_count": 1, "ms": 2.5, "body": {"patient": "secret"}, **extra})
+    return record
+
+
+ISSUE = {"resourceType": "MedicationRequest", "position": "draftOrders.entry[0]", "reason": "invalid-dose-unit",
+         "outcome": "degraded"}
+
+
+def test_the_call_line_carries_the_card_count_and_the_issues_in_json() -> None:
+    document = json.loads(JsonFormatter().format(_call_record(issues=[ISSUE])))
+    assert document["card_count"] == 1 and document["issues"] == [ISSUE]
+    assert "body" not in document
+
+
+def test_the_text_format_prints_the_same_safe_fields() -> None:
+    from cds_service.logs import PlainFormatter
+
+    formatter = PlainFormatter("%(levelname)s %(name)s %(message)s")
+    line = formatter.format(_call_record(issues=[ISSUE, {**ISSUE, "position": "labs.entry[3]",
+                                                         "resourceType": "Observation", "reason": "unsupported-unit",
+                                                         "outcome": "skipped"}]))
+    assert line == ("INFO igcds.http cds call event=cds_call service=ig-order-select cards=order-dose-unchecked "
+                    "card_count=1 issues=[MedicationRequest draftOrders.entry[0] invalid-dose-unit degraded; "
+                    "Observation labs.entry[3] unsupported-unit skipped] ms=2.5")
+    assert "secret" not in line
+
+
+def test_the_text_format_keeps_one_record_on_one_line() -> None:
+    from cds_service.logs import PlainFormatter
+
+    line = PlainFormatter("%(message)s").format(_call_record(service="a\nforged line"))
+    assert "\n" not in line and "a\\nforged line" in line

@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+import pytest
+
 from fhir_mappings.conditions import map_condition
 from tests.fhir_mappings.builders import ICD10CM, SNOMED, condition
 
@@ -54,3 +56,24 @@ def test_transplant_named_in_text_only() -> None:
 def test_recurrence_counts_as_active() -> None:
     fact = map_condition(condition(ICD10CM, "A04.71", clinical="recurrence"))
     assert fact is not None and fact.active and {"cdi", "cdi-recurrent", "regimen-less"} <= fact.concepts
+
+
+@pytest.mark.parametrize("verification", ["provisional", "differential", "unconfirmed", "confirmed", None])
+def test_a_working_diagnosis_is_active(verification: str | None) -> None:
+    """RULES.md Resolved details, "Working diagnoses count": urgent IVIG is ordered on a working diagnosis."""
+    fact = map_condition(condition(ICD10CM, "G61.0", verification=verification))
+    assert fact is not None and fact.active and "gbs" in fact.concepts
+
+
+def test_a_refuted_diagnosis_never_counts_and_an_entered_in_error_one_is_dropped() -> None:
+    refuted = map_condition(condition(ICD10CM, "G61.0", verification="refuted"))
+    assert refuted is not None and not refuted.active
+    assert map_condition(condition(ICD10CM, "G61.0", verification="entered-in-error")) is None
+
+
+def test_a_dual_coded_higm_carries_the_subtype_of_its_snomed_coding() -> None:
+    """RULES.md Resolved details, "Several codings on one Condition": the SNOMED subtype is on the fact."""
+    resource = condition(ICD10CM, "D80.5")
+    resource["code"]["coding"].append({"system": SNOMED, "code": "403836001"})
+    fact = map_condition(resource)
+    assert fact is not None and {"hyper-igm", "higm-autosomal-recessive"} <= fact.concepts

@@ -244,3 +244,15 @@ def test_antibody_containing_products_are_every_human_ig_but_anti_d(
 ) -> None:
     """RULES.md ``order-ig-after-live-vaccine``: IV, SC, IM or hyperimmune Ig, not anti-D (ACIP)."""
     assert (MedClass.ANTIBODY_CONTAINING in _classes(name, *codes, route=route)) is antibody_containing
+
+
+@pytest.mark.parametrize("code", ["1011", "91601", "1204", "225741", "197906", "107047", "206289", "1870646", "107050"])
+def test_anti_thymocyte_globulins_are_excluded_by_their_cited_rxnorm_codes(code: str) -> None:
+    """Even when the name says "globulin" only: ATG is never an Ig order (RULES.md Terms)."""
+    classes = _classes("immune globulin injection", Code(RXNORM, code))
+    assert EXCLUDED in classes and not _is_ig(classes)
+
+
+def test_no_rxnorm_code_makes_an_ig_product_by_default() -> None:
+    """No RxNorm code of a normal human Ig product could be cited: a site lists its own (ig_rxnorm_codes)."""
+    assert not _is_ig(_classes("", Code(RXNORM, "1426680")))

@@ -6,7 +6,7 @@ import pytest
 
 from fhir_mappings.errors import MappingError
 from fhir_mappings.medications import map_medication, read_timing
-from fhir_mappings.model import DoseUnit, MedClass, Route
+from fhir_mappings.model import DoseUnit, GivenDose, MedClass, Route
 from tests.fhir_mappings.builders import ATC, CVX, ICD10CM, PATIENT_REF, SNOMED, concept, dose, med_request
 
 PRIVIGEN = concept(ATC, "J06BA02", text="Privigen 10% IV")
@@ -31,9 +31,88 @@ def test_dose_units(value: float, unit: str) -> None:
     assert fact is not None and fact.dose is not None and fact.dose.unit.value == unit and fact.dose.value == value
 
 
-def test_dose_in_millilitres_is_not_read() -> None:
+def test_dose_in_millilitres_is_kept_as_given_for_the_hooks_to_convert() -> None:
     fact = map_medication(med_request(PRIVIGEN, dose=dose(300, "mL")))
     assert fact is not None and fact.dose is None
+    assert fact.dose_given == GivenDose(300, "mL") and fact.dose_given.millilitres == 300
+    assert fact.stated_concentration == 0.10  # "Privigen 10% IV"
+
+
+@pytest.mark.parametrize(
+    ("name", "strength"),
+    [("immune globulin G (human) 100 MG/ML Injectable Solution [Privigen]", 0.10),
+     ("10 ML immunoglobulin G 200 MG/ML Injectable Solution [Hizentra]", 0.20),
+     ("Cutaquig 16.5% solution", 0.165), ("Octagam", None), ("Octagam 5% / 10%", None),
+     ("IVIG 0.1 g/mL", 0.10)],
+)
+def test_strength_stated_in_the_product_name(name: str, strength: float | None) -> None:
+    fact = map_medication(med_request(concept(text=name), dose=dose(100, "mL")))
+    assert fact is not None and fact.is_ig and fact.stated_concentration == strength
+
+
+def test_strength_stated_on_the_medication_wins_over_the_name() -> None:
+    medication = {"resourceType": "Medication", "id": "m1", "code": concept(text="Octagam 10%"),
+                  "ingredient": [{"itemCodeableConcept": concept(text="immune globulin"),
+                                  "strength": {"numerator": dose(5, "g"), "denominator": dose(100, "mL")}},
+                                 {"itemCodeableConcept": concept(text="maltose"),
+                                  "strength": {"numerator": {"value": 1, "code": "[iU]"},
+                                               "denominator": dose(1, "mL")}}]}
+    order = med_request({}, dose=dose(500, "mL"), contained=[medication])
+    del order["medicationCodeableConcept"]
+    order["medicationReference"] = {"reference": "#m1"}
+    fact = map_medication(order)
+    assert fact is not None and fact.product == "octagam" and fact.stated_concentration == 0.05
+
+
+@pytest.mark.parametrize(
+    ("quantity", "given", "note"),
+    [({"value": 1, "system": "http://unitsofmeasure.org", "code": "{pill}"}, GivenDose(1, "{pill}"), "invalid-dose-unit"),
+     ({"value": 2, "unit": "vial"}, GivenDose(2, "vial"), "invalid-dose-unit"),
+     ({"unit": "g", "system": "http://unitsofmeasure.org", "code": "g"}, GivenDose(None, "g"), "invalid-dose-value"),
+     ({"value": 300, "unit": "ml"}, GivenDose(300, "mL"), None)],
+)
+def test_an_unreadable_ig_dose_is_kept_as_given_and_noted(quantity: dict, given: GivenDose, note: str | None) -> None:
+    notes: list[str] = []
+    fact = map_medication(med_request(PRIVIGEN, dose=quantity), notes=notes)
+    assert fact is not None and fact.dose is None and fact.dose_given == given
+    assert notes == ([note] if note else [])
+
+
+def test_a_metformin_tablet_is_not_an_unreadable_ig_dose() -> None:
+    notes: list[str] = []
+    fact = map_medication(med_request(concept(text="metformin 500 mg tablet"), dose={"value": 1, "unit": "tablet"}),
+                          notes=notes)
+    assert fact is not None and notes == []
+
+
+def test_a_draft_order_without_medication_is_unknown() -> None:
+    order = med_request({})
+    del order["medicationCodeableConcept"]
+    with pytest.raises(MappingError, match="unknown-medication"):
+        map_medication(order, draft=True)
+
+
+def test_a_draft_order_without_status_is_a_draft() -> None:
+    order = med_request(PRIVIGEN)
+    del order["status"]
+    fact = map_medication(order, draft=True)
+    assert fact is not None and fact.status == "draft"
+    assert map_medication(order).status is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("period", "days"),
+    [({"start": "2024-05-01", "end": "2024-05-05"}, 5), ({"start": "2024-05-01", "end": "2024-05-01"}, 1),
+     ({"start": "2024-05-01T08:00:00Z", "end": "2024-05-05T08:00:00Z"}, 4),
+     ({"start": "2024-05-01T08:00:00Z", "end": "2024-05-05T09:00:00Z"}, 5),
+     ({"start": "2024-05-01", "end": "2024-05-03T20:00:00Z"}, 3),
+     ({"start": "2024-05-01"}, None), ({"start": "2024-05-05", "end": "2024-05-01"}, None),
+     ({"start": "2024-05-01T08:00:00Z", "end": "2024-05-01T08:00:00Z"}, None)],
+)
+def test_course_with_bounds_period(period: dict, days: int | None) -> None:
+    timing = read_timing({"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "boundsPeriod": period}})
+    assert timing is not None and timing.bounds_days == days
+    assert timing.administrations == days
 
 
 def test_gbs_course_with_count() -> None:
@@ -114,7 +193,7 @@ def test_unresolvable_reference_is_skipped_unless_it_has_a_display() -> None:
     resource = med_request({})
     del resource["medicationCodeableConcept"]
     resource["medicationReference"] = {"reference": "Medication/missing"}
-    with pytest.raises(MappingError, match="could not be resolved"):
+    with pytest.raises(MappingError, match="unresolved-reference:medicationReference"):
         map_medication(resource, resolve=lambda ref: None)
     resource["medicationReference"]["display"] = "Privigen"
     fact = map_medication(resource, resolve=lambda ref: 1 / 0)  # a failing resolver is "not found"

@@ -39,7 +39,7 @@ def test_weight_in_pounds_and_creatinine_in_micromoles() -> None:
 
 
 def test_igg_in_an_unknown_unit_is_skipped_not_guessed() -> None:
-    with pytest.raises(MappingError, match="unsupported unit"):
+    with pytest.raises(MappingError, match="unsupported-unit"):
         map_observation(observation("2465-3", 6.5, "mmol/L"))
     with pytest.raises(MappingError):
         map_observation(observation("2465-3", 650, None))
@@ -67,7 +67,7 @@ def test_unrelated_observation_is_ignored() -> None:
 def test_result_without_any_date_is_skipped() -> None:
     resource = observation("2465-3", 650)
     del resource["effectiveDateTime"]
-    with pytest.raises(MappingError, match="effective date"):
+    with pytest.raises(MappingError, match="missing-date"):
         map_observation(resource)
     resource["effectivePeriod"] = {"start": "2024-05-01"}
     assert map_observation(resource) is not None
@@ -125,3 +125,20 @@ def test_observation_code_other_than_loinc_is_kept() -> None:
     resource["code"]["coding"].insert(0, {"system": "http://example.org", "code": "LOCAL"})
     result = map_observation(resource)
     assert result is not None and result.code is not None and result.code.system == LOINC
+
+
+@pytest.mark.parametrize(
+    ("dates", "day"),
+    [({"effectiveDateTime": "2024-05-03T10:00:00Z", "issued": "2024-05-09T10:00:00Z"}, "2024-05-03"),
+     ({"effectivePeriod": {"start": "2024-05-01T08:00:00Z", "end": "2024-05-02T08:00:00Z"}}, "2024-05-02"),
+     ({"effectivePeriod": {"start": "2024-05-01T08:00:00Z"}, "issued": "2024-05-09T10:00:00Z"}, "2024-05-01"),
+     ({"issued": "2024-05-09T10:00:00.000-05:00"}, "2024-05-09")],
+)
+def test_the_date_of_a_result_is_effective_then_the_end_or_start_of_its_period_then_issued(
+        dates: dict, day: str) -> None:
+    """RULES.md Resolved details, "Which observations count"."""
+    resource = observation("29463-7", 70.0, "kg")
+    del resource["effectiveDateTime"]
+    resource.update(dates)
+    result = map_observation(resource)
+    assert result is not None and result.when.date().isoformat() == day

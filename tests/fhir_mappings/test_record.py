@@ -3,11 +3,12 @@
 import json
 import time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fhir_mappings import ValidationMode, build_record
-from fhir_mappings.model import Measure, MedicationFact, ProcedureFact
+from fhir_mappings import build_record
+from fhir_mappings.model import Measure, MedicationFact, Outcome, ProcedureFact, Sex, Skipped
 from tests.fhir_mappings.builders import (
     ATC,
     CPT,
@@ -66,10 +67,40 @@ def test_invalid_resources_are_skipped_and_counted_without_phi() -> None:
     record = build_record(patient=patient(), resources=[no_status, wrong_unit, observation("2465-3", 700, rid="ok"),
                                                         "garbage", 42, {"no": "type"}])
     assert len(record.measurements) == 1
-    reasons = [(s.resource_type, s.reason) for s in record.skipped]
-    assert ("Observation", "invalid Observation: missing status") in reasons
-    assert ("Observation", "Observation igg in an unsupported unit") in reasons
-    assert sum(1 for s in record.skipped if s.resource_type == "unknown") == 3
+    reasons = [(s.resource_type, s.reason, s.outcome) for s in record.skipped]
+    assert ("Observation", "invalid-status", Outcome.SKIPPED) in reasons
+    assert ("Observation", "unsupported-unit", Outcome.SKIPPED) in reasons
+    assert sum(1 for s in record.skipped if s.resource_type == "unknown" and s.reason == "not-a-resource") == 3
+    assert not any("650" in s.reason or "6.5" in s.reason for s in record.skipped)
+
+
+def test_each_problem_names_the_resource_by_id_and_position() -> None:
+    bad = observation("2465-3", 6.5, "mmol/L", rid="igg-7")
+    record = build_record(patient=None, resources={"labs": bundle(observation("2465-3", 700), bad, "junk")},
+                          draft_orders=bundle(med_request(concept(text="Privigen"), rid="d1",
+                                                          dose=dose(2, "{vial}"))))
+    assert list(record.skipped) == [
+        Skipped("unknown", "not-a-resource", Outcome.SKIPPED, None, "labs.entry[2]"),
+        Skipped("Observation", "unsupported-unit", Outcome.SKIPPED, "igg-7", "labs.entry[1]"),
+        Skipped("MedicationRequest", "invalid-dose-unit", Outcome.DEGRADED, "d1", "draftOrders.entry[0]"),
+    ]
+
+
+def test_an_id_that_is_not_a_fhir_id_is_not_echoed() -> None:
+    bad = observation("2465-3", 6.5, "mmol/L", rid="John Smith, MRN 123")
+    record = build_record(patient=None, resources=[bad])
+    assert record.skipped[0].resource_id is None and record.skipped[0].position == "resources[0]"
+
+
+def test_a_malformed_element_a_rule_reads_degrades_the_fact_and_is_reported() -> None:
+    order = med_request(concept(text="Privigen"), rid="d1", repeat={"frequency": 1, "period": "4", "periodUnit": "wk"},
+                        dose=dose(30, "g"))
+    record = build_record(patient=None, resources=[], draft_orders=[order])
+    fact = record.draft_orders[0]
+    assert isinstance(fact, MedicationFact) and fact.is_ig and fact.dose is not None
+    assert fact.timing is not None and fact.timing.interval_days is None  # the period is unknown, not guessed
+    assert [(s.reason, s.outcome) for s in record.skipped] == [
+        ("malformed-element:dosageInstruction.timing.repeat.period", Outcome.DEGRADED)]
 
 
 def test_unread_resource_types_are_skipped_silently() -> None:
@@ -106,8 +137,11 @@ def test_site_rxnorm_ig_codes_are_used() -> None:
 
 def test_patient_taken_from_resources_when_not_given() -> None:
     assert build_record(patient=None, resources=[patient("p7")]).patient.id == "p7"  # type: ignore[union-attr]
-    bad = build_record(patient={"resourceType": "Patient", "id": "p", "gender": 5}, resources=[])
-    assert bad.patient is None and bad.skipped[0].resource_type == "Patient"
+    odd = build_record(patient={"resourceType": "Patient", "id": "p", "gender": 5}, resources=[])
+    assert odd.patient is not None and odd.patient.sex is Sex.UNKNOWN
+    assert odd.skipped == (Skipped("Patient", "malformed-element:gender", Outcome.DEGRADED, "p", "patient"),)
+    anonymous = build_record(patient={"resourceType": "Patient"}, resources=[])
+    assert anonymous.patient is None and anonymous.skipped[0].reason == "missing-element:id"
 
 
 def test_deeply_nested_garbage_never_raises() -> None:
@@ -128,27 +162,26 @@ def test_deeply_nested_garbage_never_raises() -> None:
     assert record.skipped
 
 
-def test_a_validation_failure_costs_one_resource_not_the_call(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """Defence in depth: validation never raises by design, but were a bug to make it raise on some
+def test_a_reading_failure_costs_one_resource_not_the_call(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Defence in depth: reading never raises by design, but were a bug to make it raise on some
     resource, that resource is skipped and counted like a mapper failure; the rest is mapped."""
     import fhir_mappings.record as record_module
 
-    real = record_module.validate_resource
+    real = record_module.read_resource
     healthy = build_record(patient=patient(), resources=_higm_chart())
 
-    def broken_for_conditions(resource, mode=ValidationMode.AUTO):  # type: ignore[no-untyped-def]
+    def broken_for_conditions(resource):  # type: ignore[no-untyped-def]
         if resource.get("resourceType") in ("Condition", "Patient"):
             raise TypeError("a bug")
-        return real(resource, mode)
+        return real(resource)
 
-    monkeypatch.setattr(record_module, "validate_resource", broken_for_conditions)
+    monkeypatch.setattr(record_module, "read_resource", broken_for_conditions)
     record = build_record(patient=patient(), resources=_higm_chart())
     assert record.patient is None and healthy.patient is not None
     assert record.conditions == () and len(healthy.conditions) == 2
     assert record.measurements == healthy.measurements and record.measurements
     assert sorted((s.resource_type, s.reason) for s in record.skipped) == [
-        ("Condition", "could not map Condition"), ("Condition", "could not map Condition"),
-        ("Patient", "could not map Patient"),
+        ("Condition", "mapping-failed"), ("Condition", "mapping-failed"), ("Patient", "mapping-failed"),
     ]
 
 
@@ -158,7 +191,7 @@ def test_generator_that_fails_half_way() -> None:
         raise RuntimeError("connection reset")
 
     record = build_record(patient=None, resources=resources())
-    assert len(record.measurements) == 1 and record.skipped[-1].reason == "unreadable input"
+    assert len(record.measurements) == 1 and record.skipped[-1].reason == "unreadable-input"
 
 
 _json = st.recursive(
@@ -174,11 +207,12 @@ _types = st.sampled_from(["Observation", "Condition", "MedicationRequest", "Immu
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(kind=_types, body=st.dictionaries(st.text(max_size=20), _json, max_size=6), mode=st.sampled_from(list(ValidationMode)))
-def test_fuzzed_resources_never_raise(kind: str, body: dict, mode: ValidationMode) -> None:
+@given(kind=_types, body=st.dictionaries(st.text(max_size=20), _json, max_size=6))
+def test_fuzzed_resources_never_raise(kind: str, body: dict) -> None:
     resource = {**body, "resourceType": kind}
-    build_record(patient=resource, resources=[resource, bundle(resource)], draft_orders=[resource], validation=mode,
-                 resolve=lambda ref: resource)
+    record = build_record(patient=resource, resources=[resource, bundle(resource)], draft_orders=[resource],
+                          resolve=lambda ref: resource)
+    assert all(isinstance(s.reason, str) and s.reason for s in record.skipped)
 
 
 def test_sixty_resource_record_builds_quickly() -> None:
@@ -191,3 +225,62 @@ def test_sixty_resource_record_builds_quickly() -> None:
     record = build_record(patient=patient(), resources=payload)
     assert len(record.measurements) == 40
     assert time.perf_counter() - start < 0.25
+
+
+def _privigen_draft() -> dict:
+    return med_request(concept(ATC, "J06BA02", text="Privigen"), rid="d1", dose=dose(0.4, "g/kg"),
+                       repeat={"frequency": 1, "period": 4, "periodUnit": "wk"},
+                       reasonCode=[concept(ICD10CM, "D80.5")],
+                       category=[{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category",
+                                              "code": "outpatient"}]}])
+
+
+def _one_object(path: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    def deviate(order: dict) -> None:
+        holder = order
+        for name in path[:-1]:
+            holder = holder[name][0] if isinstance(holder[name], list) else holder[name]
+        holder[path[-1]] = holder[path[-1]][0]
+    return deviate
+
+
+DEVIATIONS = {
+    "category as one object": _one_object(("category",)),
+    "coding as one object": _one_object(("medicationCodeableConcept", "coding")),
+    "reasonCode as one object": _one_object(("reasonCode",)),
+    "dosageInstruction as one object": _one_object(("dosageInstruction",)),
+    "doseAndRate as one object": _one_object(("dosageInstruction", "doseAndRate")),
+    "no intent": lambda order: order.pop("intent"),
+    "no status": lambda order: order.pop("status"),
+    "unknown extension and element": lambda order: order.update(
+        extension=[{"url": "urn:x", "valueFoo": {"bar": 1}}], epicOrderClass={"x": 1}),
+}
+
+
+@pytest.mark.parametrize("deviation", sorted(DEVIATIONS))
+def test_a_draft_order_whose_only_defect_is_a_tolerated_deviation_is_read_in_full(deviation: str) -> None:
+    """RULES.md Terms, "Reading EHR data": the deviations of real clients never drop the order."""
+    expected = build_record(patient=None, resources=[], draft_orders=bundle(_privigen_draft())).draft_orders[0]
+    order = _privigen_draft()
+    DEVIATIONS[deviation](order)
+    record = build_record(patient=None, resources=[], draft_orders=bundle(order))
+    assert record.skipped == ()
+    fact = record.draft_orders[0]
+    assert isinstance(fact, MedicationFact) and isinstance(expected, MedicationFact)
+    assert (fact.is_ig, fact.product, fact.status, fact.dose, fact.timing, fact.reason_concepts) == (
+        expected.is_ig, expected.product, expected.status, expected.dose, expected.timing, expected.reason_concepts)
+
+
+def test_a_bundle_without_type_is_read() -> None:
+    draft_orders = {"resourceType": "Bundle", "entry": [{"resource": _privigen_draft()}]}
+    record = build_record(patient=None, resources=[], draft_orders=draft_orders, selections=["MedicationRequest/d1"])
+    assert [o.id for o in record.orders_to_judge()] == ["d1"] and record.skipped == ()
+
+
+def test_the_empty_draft_the_sandbox_sends_on_opening_rx_view_is_skipped_as_unknown_medication() -> None:
+    draft = {"resourceType": "MedicationRequest", "id": "request-123", "status": "draft",
+             "subject": {"reference": "Patient/p1"}, "authoredOn": "2026-12-04"}
+    record = build_record(patient=None, resources=[], draft_orders={"resourceType": "Bundle", "entry": [{"resource": draft}]})
+    assert record.draft_orders == ()
+    assert record.skipped == (Skipped("MedicationRequest", "unknown-medication", Outcome.SKIPPED, "request-123",
+                                      "draftOrders.entry[0]"),)

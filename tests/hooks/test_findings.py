@@ -24,3 +24,11 @@ def test_a_summary_quoting_a_very_long_drug_name_is_cut_at_a_word_not_refused():
     card = render_card(Finding("order-dose-out-of-range", Indicator.WARNING, summary, "full text in detail"))
     assert card.summary == fitted
     assert fit_summary("IVIG 70 g  =\n1,000 mg/kg") == "IVIG 70 g = 1,000 mg/kg"
+
+
+def test_a_count_of_one_day_reads_1_day_in_every_card():
+    """"daily (1 days)" was card text an integrator reported; "21 days" and "1.5 days" are left alone."""
+    card = render_card(Finding("order-interval-out-of-range", Indicator.WARNING, "IVIG daily: over 1 days",
+                               "**Ordered interval**: daily (1 days); 21 days; 1.5 days; 11 days; 1 days ago."))
+    assert card.summary == "IVIG daily: over 1 day"
+    assert card.detail == "**Ordered interval**: daily (1 day); 21 days; 1.5 days; 11 days; 1 day ago."
