@@ -69,11 +69,19 @@ _EXCHANGE_DEADLINE: contextvars.ContextVar[Deadline | None] = contextvars.Contex
 
 
 class _DeadlineReader(io.RawIOBase):
-    """The socket, read with its timeout re-armed to what the deadline leaves before every receive."""
+    """The socket, read with its timeout re-armed to what the deadline leaves before every receive.
 
-    def __init__(self, sock: socket.socket, deadline: Deadline, read_timeout: float | None) -> None:
+    It reads through the socket's own file object (``raw``, the ``SocketIO`` that ``http.client`` made),
+    which holds a reference on the socket: when the connection is closed while the answer is still being
+    read (a server that says ``Connection: close``, or HTTP/1.0), the descriptor stays open until this
+    reader is closed, as with ``http.client``'s own file object.
+    """
+
+    def __init__(self, sock: socket.socket, raw: io.RawIOBase, deadline: Deadline,
+                 read_timeout: float | None) -> None:
         super().__init__()
         self._sock = sock
+        self._raw = raw
         self._deadline = deadline
         self._read_timeout = read_timeout
 
@@ -85,7 +93,14 @@ class _DeadlineReader(io.RawIOBase):
         if remaining <= 0.0:
             raise TimeoutError("deadline reached")
         self._sock.settimeout(remaining if self._read_timeout is None else min(remaining, self._read_timeout))
-        return self._sock.recv_into(buffer)
+        read = self._raw.readinto(buffer)
+        return 0 if read is None else read
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
 
 
 class _DeadlineResponse(http.client.HTTPResponse):
@@ -95,9 +110,9 @@ class _DeadlineResponse(http.client.HTTPResponse):
                  url: str | None = None) -> None:
         super().__init__(sock, debuglevel, method, url)
         deadline = _EXCHANGE_DEADLINE.get()
-        if deadline is not None:
-            self.fp.close()  # the plain socket file made by http.client: replaced before any read
-            self.fp = io.BufferedReader(_DeadlineReader(sock, deadline, sock.gettimeout()), 65536)
+        if deadline is not None:  # http.client's buffered socket file, replaced before any read
+            raw = self.fp.detach()
+            self.fp = io.BufferedReader(_DeadlineReader(sock, raw, deadline, sock.gettimeout()), 65536)
 
 
 class _DeadlineConnection(HTTPConnection):

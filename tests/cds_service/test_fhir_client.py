@@ -67,6 +67,16 @@ def test_parallel_fetches_share_one_deadline():
     assert paths == ["/fhir/Condition", "/fhir/Observation", "/fhir/Patient/p1"]  # fetched in parallel
 
 
+def test_a_server_that_closes_each_connection_is_read_in_full():
+    """``Connection: close`` (HTTP/1.0 servers, many proxies): the answer is read to its end although the
+    connection is closed as soon as its headers are read (the deadline reader keeps the socket open)."""
+    with faulty_fhir_server("close") as server:
+        res = resolve_prefetch(SERVICE, CONTEXT, {}, make_client(server.base_url, deadline=3.0), max_pages=5)
+        again = make_client(server.base_url).get_json("Patient/p1")
+    assert res.unavailable == set() and res.data["patient"]["id"] == "p1"
+    assert res.data["labs"]["resourceType"] == "Bundle" and again["id"] == "p1"
+
+
 def test_the_token_is_sent_to_fhir_server_only():
     with faulty_fhir_server("ok") as server:
         client = make_client(server.base_url)

@@ -96,6 +96,8 @@ def _handler(state: FaultyServer) -> type[BaseHTTPRequestHandler]:
                 self._drip(b"HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nContent-Length: 100000\r\n\r\n",
                            b" ", seconds=40.0)
                 return
+            if mode == "close":  # a healthy server that closes each connection after its answer (HTTP/1.0 style)
+                self.close_connection = True
             if self.path.split("?")[0].rstrip("/").split("/")[-2:-1] == ["Patient"]:
                 pid = self.path.split("?")[0].rstrip("/").split("/")[-1]
                 self._send(200, json.dumps({"resourceType": "Patient", "id": pid, "gender": "female",
@@ -140,6 +142,8 @@ def _handler(state: FaultyServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Retry-After", "0")
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             with contextlib.suppress(OSError):
                 self.wfile.write(body)
