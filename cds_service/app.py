@@ -59,10 +59,16 @@ class ServiceState:
     def __post_init__(self) -> None:
         self.audience_base = self.config.server.public_base_url.rstrip("/")
 
-    def readiness(self) -> Readiness:
+    def readiness(self, *, details: bool = False) -> Readiness:
+        """The readiness checks always; the degradation checks only for ``details``: a load
+        balancer's probe never waits on the database (a slow one would fail the probe and take
+        every instance out: the outage this split avoids)."""
         checks: dict[str, Any] = {}
         failing: dict[str, list[str]] = {"ready": [], "degraded": []}
-        for kind, group in (("ready", self.readiness_checks), ("degraded", self.degradation_checks)):
+        groups = [("ready", self.readiness_checks)]
+        if details:
+            groups.append(("degraded", self.degradation_checks))
+        for kind, group in groups:
             for name, check in group.items():
                 try:
                     result = check()

@@ -57,6 +57,9 @@ PENDING_INDEX_MAX = 100_000
 #: A segment is sealed at this many calls even while the database is down (bounds the file size).
 SEGMENT_MAX_CALLS = 10_000
 
+#: After its last failed write, a worker counts as catching up for this long, in seconds.
+CATCH_UP_S = 30.0
+
 #: Errors that no retry will cure: the rows themselves are refused (a value too long, a bind error).
 _REJECTED = (sqlalchemy.exc.DataError, sqlalchemy.exc.IntegrityError)
 
@@ -94,7 +97,8 @@ class BufferedAudit:
     :param retry_delays: seconds before each new attempt of a failed write; the last one repeats.
     :param on_lost: told ``(reason, calls)`` whenever calls are lost to the audit, with reason
         ``"queue_full"`` or ``"write_failed"`` (a metrics counter, so that an alert can fire).
-    :param on_spool: told ``(calls, bytes)`` spooled after every batch and retry (metrics gauges).
+    :param on_spool: told ``(calls, bytes, ok)`` after every batch and retry: what is spooled, and
+        whether the last write reached the database (metrics gauges).
 
     Counters (this process, since the start or the last fork): ``written``, ``dropped`` (queue
     full), ``failed`` (calls the disk or the database refused for good).
@@ -114,7 +118,7 @@ class BufferedAudit:
         queue_max: int = 250_000,
         retry_delays: Sequence[float] | None = None,
         on_lost: Callable[[str, int], None] | None = None,
-        on_spool: Callable[[int, int], None] | None = None,
+        on_spool: Callable[[int, int, bool], None] | None = None,
     ) -> None:
         if flush_interval <= 0:
             raise ValueError("flush_interval must be positive (write synchronously with the writer itself)")
@@ -140,7 +144,7 @@ class BufferedAudit:
         writer: AuditWriter,
         config: Any,
         on_lost: Callable[[str, int], None] | None = None,
-        on_spool: Callable[[int, int], None] | None = None,
+        on_spool: Callable[[int, int, bool], None] | None = None,
     ) -> BufferedAudit:
         """From a ``cds_service.Config``: ``[storage] audit_flush_ms``, ``audit_queue_max``,
         ``audit_spool_dir`` (empty: ``<data_dir>/audit-spool``)."""
@@ -165,6 +169,7 @@ class BufferedAudit:
         self._last_drop_log = -DROP_LOG_INTERVAL_S
         self._failing: str | None = None  # the exception type of the last failed write
         self._failures = 0
+        self._last_failure_at = -CATCH_UP_S
         self._retry_at = 0.0
         self._last_fail_log = -DROP_LOG_INTERVAL_S
         self._next_adopt = 0.0
@@ -242,6 +247,17 @@ class BufferedAudit:
         self._check_process()
         with self._cond:
             return {uuid: self._pending[uuid] for uuid in card_uuids if uuid in self._pending}
+
+    def catching_up(self) -> bool:
+        """True while this instance's card audit lags behind the answers (a database outage being
+        made up): this worker failed to write lately, or a spool segment of any worker of the
+        instance is older than a batch should ever be. A card not found may then simply not be
+        written yet, so feedback on it is answered "retry later" rather than "unknown card"."""
+        self._check_process()
+        with self._cond:
+            if self._failing is not None or time.monotonic() - self._last_failure_at < CATCH_UP_S:
+                return True
+        return self.spool.oldest_created(default=time.time()) < time.time() - (2 * self.flush_interval + 1.0)
 
     # -- control --
 
@@ -439,6 +455,7 @@ class BufferedAudit:
         with self._cond:
             first = self._failing is None
             self._failing = type(exc).__name__
+            self._last_failure_at = now
             delay = self.retry_delays[min(self._failures, len(self.retry_delays) - 1)]
             self._failures += 1
             self._retry_at = now + delay
@@ -480,8 +497,8 @@ class BufferedAudit:
             return
         try:
             with self._cond:
-                calls, size = self.spool.calls, self.spool.size
-            self.on_spool(calls, size)
+                calls, size, ok = self.spool.calls, self.spool.size, self._failing is None
+            self.on_spool(calls, size, ok)
         except Exception:
             log.exception("audit spool report failed", extra={"event": "audit_lost_report_failed"})
 

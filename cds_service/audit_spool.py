@@ -185,6 +185,22 @@ class Spool:
             adopted.append(segment)
         return adopted
 
+    def oldest_created(self, default: float) -> float:
+        """When the oldest segment in the directory, any process's, was created (epoch seconds; the
+        creation time is in its name); ``default`` when there is none."""
+        oldest = default
+        try:
+            names = [p.name for p in self.directory.glob(f"audit-*{SUFFIX}")]
+        except OSError:
+            return oldest
+        for name in names:
+            try:
+                created = int(name.split("-")[2]) / 1e9
+            except (IndexError, ValueError):
+                continue
+            oldest = min(oldest, created)
+        return oldest
+
     # -- temporary files of processes that died while creating a segment --
 
     def sweep_temporaries(self, older_than_s: float = 60.0) -> None:

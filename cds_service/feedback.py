@@ -27,7 +27,9 @@ before this check existed) accept feedback from any client.
 The card's audit row is written up to ``[storage] audit_flush_ms`` after the answer, by whichever
 worker (or instance) issued it, so feedback may arrive first. :class:`IssuedCards` therefore looks
 in the database, then in this worker's audit spool, then asks the database again for a short,
-bounded while (:func:`card_wait_s`) before calling a card unknown.
+bounded while (:func:`card_wait_s`) before calling a card unknown. After a database outage the
+spooled audit takes a little longer to be written: while this instance is catching up, a card
+not found is answered 503 with ``Retry-After`` (nothing stored, retry), not 422.
 """
 
 from __future__ import annotations
@@ -232,6 +234,11 @@ class IssuedCards:
         self.pending = pending
         self.wait_s = wait_s
 
+    def catching_up(self) -> bool:
+        """Whether cards not found may just not be written yet (see ``BufferedAudit.catching_up``)."""
+        catching_up = getattr(self.pending, "catching_up", None)
+        return bool(catching_up()) if catching_up is not None else False
+
     def card_owners(self, card_uuids: Iterable[str]) -> dict[str, CardOwner]:
         wanted = set(card_uuids)
         owners = dict(self.store.card_owners(wanted))
@@ -315,6 +322,10 @@ class FeedbackHandler:
             first = index if first is None else first
         if first is None:
             return
+        if unknown and isinstance(self.cards, IssuedCards) and self.cards.catching_up():
+            raise StorageUnavailable(
+                f"request.feedback[{first}].card is not known yet: the card audit is catching up after a "
+                "database outage; nothing was stored, retry later")
         self.metrics.count_feedback_refused(service_id, "unknown_card", unknown)
         self.metrics.count_feedback_refused(service_id, "other_client", other)
         log.warning("feedback refused", extra={

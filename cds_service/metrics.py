@@ -247,10 +247,12 @@ class PrometheusMetrics:
         if items > 0 and reason in FEEDBACK_REFUSALS:
             self.feedback_refused.labels(service, reason).inc(items)
 
-    def observe_audit_spool(self, calls: int, size: int) -> None:
-        """``BufferedAudit(on_spool=...)``: what this worker holds on disk for the database."""
+    def observe_audit_spool(self, calls: int, size: int, ok: bool) -> None:
+        """``BufferedAudit(on_spool=...)``: what this worker holds on disk for the database, and
+        whether its last write reached the database (``check_ok{check="audit"}``)."""
         self.audit_pending.set(calls)
         self.audit_spool_bytes.set(size)
+        self.check_ok.labels("audit").set(1 if ok else 0)
 
     def exposition(self) -> tuple[bytes, str]:
         if self._multiproc_dir:

@@ -67,6 +67,8 @@ log = logging.getLogger("igcds.storage")
 SALT_FILE = "patient-hash.salt"
 _PG_MIGRATION_LOCK = 0x1C0D5F_EED  # arbitrary constant: "igcds feedback" advisory lock id
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Seconds to wait for a PostgreSQL connection (libpq ``connect_timeout``).
+PG_CONNECT_TIMEOUT_S = 3
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -327,7 +329,11 @@ def _create_engine(url: URL) -> Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return sa.create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True, pool_recycle=1800)
+    # A bounded connect: an unreachable database fails feedback with a 503 in seconds, rather than
+    # holding a worker for the operating system's TCP timeout (unless the URL sets its own).
+    connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+    return sa.create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True, pool_recycle=1800,
+                            connect_args=connect_args)
 
 
 class Store:

@@ -110,10 +110,11 @@ def readyz() -> Response:
     ``"/readyz"`` in ``[server] open_endpoints``: they describe the deployment to whoever asks."""
     g.service = "health"
     state = _state()
-    report = state.readiness()
+    details = _details_allowed("/readyz")
+    report = state.readiness(details=details)
     status = 200 if report.ready else 503
     body: dict[str, Any] = {"status": "ready" if report.ready else "not-ready"}
-    if _details_allowed("/readyz"):
+    if details:
         body["degraded"] = report.degraded
         body["checks"] = report.checks
         if state.config.dev:

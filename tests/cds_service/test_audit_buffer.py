@@ -266,7 +266,7 @@ class TestDatabaseOutage:
         lost: list[tuple[str, int]] = []
         spooled: list[tuple[int, int]] = []
         buffer = buffers(spy, flush_interval=0.01, retry_delays=(0.01, 0.05),
-                         on_lost=lambda r, n: lost.append((r, n)), on_spool=lambda c, b: spooled.append((c, b)))
+                         on_lost=lambda r, n: lost.append((r, n)), on_spool=lambda c, b, ok: spooled.append((c, b)))
         records = [call() for _ in range(300)]
         for record in records[:150]:
             buffer.record_call(record)
@@ -472,15 +472,17 @@ class TestLifecycle:
         assert owner.flush(timeout=WAIT_S) and written(store) == uuids(*records)
 
     def test_a_torn_last_line_is_counted_the_rest_is_written(
-        self, store: Store, buffers: Buffers, spool_dir: Path
+        self, tmp_path: Path, store: Store, buffers: Buffers, spool_dir: Path
     ) -> None:
-        first = buffers(store)
+        import multiprocessing
+
         records = [call(), call()]
-        for record in records:
-            first.record_call(record)
-        path = spooled_files(spool_dir)[0]
-        first.spool.release()  # as if the process had died here ...
-        with open(path, "ab") as handle:  # ... in the middle of writing a third line
+        child = multiprocessing.get_context("fork").Process(
+            target=_record_then_die, args=(f"sqlite:///{tmp_path}/igcds.db", str(spool_dir), records))
+        child.start()
+        child.join(timeout=WAIT_S)
+        (path,) = spooled_files(spool_dir)
+        with open(path, "ab") as handle:  # as if it had died in the middle of writing a third line
             handle.write(b'[{"card_uuid": "half')
         lost: list[tuple[str, int]] = []
         successor = buffers(store, flush_interval=0.01, on_lost=lambda r, n: lost.append((r, n)))

@@ -50,13 +50,13 @@ def backend_file(servers: Sequence[tuple[str, int]], path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def haproxy(servers: Sequence[tuple[str, int]], *, maxconn_per_server: int = 4,
+def haproxy(servers: Sequence[tuple[str, int]], *, maxconn_per_server: int = 4, port: int | None = None,
             wait_ready: bool = True, timeout: float = 20.0) -> Iterator[RunningProxy]:
-    """haproxy on a free loopback port, balancing over ``servers`` ((host, port) pairs)."""
+    """haproxy on loopback (``port``, or a free one), balancing over ``servers`` ((host, port) pairs)."""
     if not os.access(HAPROXY, os.X_OK):
         raise RuntimeError(f"{HAPROXY} is missing: run make haproxy-bin (scripts/haproxy-bin.sh)")
     tmp = Path(tempfile.mkdtemp(prefix="igcds-haproxy-"))
-    port = free_port()
+    port = port or free_port()
     backend = backend_file(servers, tmp / "backend.cfg")
     log_path = tmp / "haproxy.log"
     env = {**os.environ, "IGCDS_LB_BIND": f"127.0.0.1:{port}", "IGCDS_LB_SERVER_MAXCONN": str(maxconn_per_server)}
