@@ -295,7 +295,7 @@ class FeedbackHandler:
                 self._check_cards(service_id, items, auth)
             stored, known = self.store.save_feedback(service_id, items, datetime.now(UTC),
                                                      auth.issuer, auth.tenant)
-        except UnknownCard:
+        except CdsError:  # refused (422) or "retry later" (503), said as such
             raise
         except Exception:
             log.exception("feedback not stored", extra={"event": "feedback_failed", "service": service_id})

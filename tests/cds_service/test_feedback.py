@@ -366,3 +366,43 @@ class TestBinding:
     def test_wait_follows_the_flush_interval_and_is_bounded(self) -> None:
         assert card_wait_s(200) == pytest.approx(0.9)
         assert card_wait_s(0) == 0.5 and card_wait_s(60_000) == 2.0
+
+    def test_an_unknown_card_while_the_audit_catches_up_is_retry_later(
+        self, store: Store, metrics: Any, tmp_path: Path
+    ) -> None:
+        """After a database outage, the cards spooled meanwhile (by any worker, any instance) reach
+        the database a little later: a card not found then is "retry later" (503), not unknown."""
+        import time
+
+        import sqlalchemy as sa
+
+        from cds_service.audit_buffer import BufferedAudit
+
+        class DatabaseDown:
+            def audit_rows(self, record: Any) -> list[dict[str, Any]]:
+                return store.audit_rows(record)
+
+            def write_audit_rows(self, rows: Any) -> None:
+                raise sa.exc.OperationalError("INSERT", {}, Exception("connection refused"))
+
+        lagging = BufferedAudit(DatabaseDown(), spool_dir=tmp_path / "spool", flush_interval=0.01, retry_delays=(60,))
+        try:
+            issue(lagging, EHR_A)
+            deadline = time.monotonic() + 10
+            while not lagging.catching_up():
+                assert time.monotonic() < deadline, "the failed write was never noticed"
+                time.sleep(0.01)
+            handler = self.handler(store, metrics, pending=lagging)
+            with pytest.raises(StorageUnavailable) as info:
+                handler.handle("toy", {"feedback": [item(card="written-later-perhaps")]}, EHR_A)
+            assert "catching up" in info.value.message and info.value.retry_after_s > 0
+        finally:
+            lagging.close(timeout=0.1)
+        healthy = BufferedAudit(store, spool_dir=tmp_path / "other-spool", flush_interval=0.01)
+        try:
+            assert not healthy.catching_up()
+            with pytest.raises(UnknownCard):
+                self.handler(store, metrics, pending=healthy).handle(
+                    "toy", {"feedback": [item(card="written-later-perhaps")]}, EHR_A)
+        finally:
+            healthy.close(timeout=5)
