@@ -209,13 +209,14 @@ class BufferedAudit:
                     self._last_drop_log = now
                     warn = True
             else:
+                indexed = len(self._pending) < PENDING_INDEX_MAX  # a long outage must not grow memory
                 try:
-                    spool.append(line, uuids)
+                    spool.append(line, uuids if indexed else [])
                 except OSError as exc:  # disk full or read-only: the one case the spool cannot help
                     self.failed += 1
                     lost, error = "write_failed", type(exc).__name__
                 else:
-                    if len(self._pending) < PENDING_INDEX_MAX:
+                    if indexed:
                         owner = CardOwner(record.service_id, record.issuer, record.tenant)
                         for uuid in uuids:
                             self._pending[uuid] = owner

@@ -48,7 +48,8 @@ class Segment:
     #: time.monotonic() of the first line (None while empty).
     first_at: float | None = None
     adopted: bool = False
-    #: Card uuids of the lines of this segment (own segments only; for pending-card lookups).
+    #: Card uuids of the lines of this segment indexed for pending-card lookups (own segments only,
+    #: and only while the index has room: see ``audit_buffer.PENDING_INDEX_MAX``).
     card_uuids: list[str] = field(default_factory=list)
 
 

@@ -258,6 +258,23 @@ class TestBatching:
         assert set(store.card_owners(uuids(record))) == uuids(record)
 
 
+    def test_the_pending_card_index_is_bounded(
+        self, store: Store, buffers: Buffers, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A long outage spools calls on disk, not their card ids in memory: beyond the bound, cards
+        are found by the database once written (feedback waits or says "retry later")."""
+        from cds_service import audit_buffer
+
+        monkeypatch.setattr(audit_buffer, "PENDING_INDEX_MAX", 2)
+        buffer = buffers(store)
+        first, second = call(), call()  # two cards each
+        buffer.record_call(first)
+        buffer.record_call(second)
+        assert set(buffer.card_owners(uuids(first, second))) == uuids(first)
+        assert buffer.spool.current is not None and set(buffer.spool.current.card_uuids) == uuids(first)
+        assert buffer.flush(timeout=WAIT_S) and written(store) == uuids(first, second)
+
+
 class TestDatabaseOutage:
     def test_calls_during_an_outage_are_spooled_and_written_when_it_ends(
         self, store: Store, buffers: Buffers, spool_dir: Path, audit_log: pytest.LogCaptureFixture

@@ -25,6 +25,8 @@ from cds_service.storage import (
     SALT_FILE,
     SCHEMA_VERSION,
     Store,
+    feedback,
+    issued_cards,
     load_or_create_salt,
     resolve_url,
     schema_version,
@@ -137,6 +139,29 @@ class TestSchema:
         with store.engine.connect() as conn:
             versions = conn.execute(sa.select(schema_version.c.version)).scalars().all()
         assert versions == list(range(1, SCHEMA_VERSION + 1))
+
+    def test_a_version_1_database_gains_the_client_columns(self, db_url: str) -> None:
+        """A database made by the previous igcds (schema 1, cards without issuer or tenant) is
+        migrated in place; its cards stay, unbound (they take feedback from any client)."""
+        old = Store(db_url, salt=SALT, migrate=False)
+        with old.engine.begin() as conn:  # the version 1 tables, as igcds 1 created them
+            for table in (issued_cards, feedback):
+                columns = [sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+                           for c in table.columns if c.name not in ("issuer", "tenant")]
+                sa.Table(table.name, sa.MetaData(), *columns).create(conn)
+            schema_version.create(conn)
+            conn.execute(schema_version.insert().values(version=1, description="v1", applied_at=NOW))
+            conn.execute(sa.text(
+                "INSERT INTO issued_cards (card_uuid, service_id, hook, hook_instance, rule_id, indicator, shown, "
+                "issued_at) VALUES ('old-card', 'svc', 'patient-view', 'h', 'r', 'info', true, :at)"), {"at": NOW})
+        old.dispose()
+        store = Store(db_url, salt=SALT)
+        assert store.schema_version() == SCHEMA_VERSION == 2
+        for table in ("issued_cards", "feedback"):
+            names = {c["name"] for c in sa.inspect(store.engine).get_columns(table)}
+            assert {"issuer", "tenant"} <= names, table
+        owner = store.card_owners(["old-card"])["old-card"]
+        assert (owner.service_id, owner.issuer, owner.tenant) == ("svc", None, None)
 
     def test_refuses_a_newer_schema(self, db_url: str) -> None:
         store = Store(db_url, salt=SALT)
