@@ -16,8 +16,10 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,6 +55,8 @@ class Instance:
     log_path: Path
     workers: int
     process: subprocess.Popen[bytes] | None = None
+    #: ``cds_call`` events in its log when it was last restarted (to see it take calls again).
+    served_before_restart: int = 0
 
     @property
     def data_dir(self) -> Path:
@@ -69,11 +73,20 @@ class Instance:
         wait_until_healthy(self.process, self.url("/healthz"), self.log_path, timeout, name=self.name)
 
     def kill(self) -> None:
-        """SIGKILL to the whole instance (master and workers): no hook, no flush, no goodbye."""
+        """SIGKILL to the whole instance (master and workers): no hook, no flush, no goodbye.
+        Returns once its port refuses connections: every process that held the socket is gone."""
         assert self.process is not None
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            except OSError:
+                return
+            time.sleep(0.01)
+        raise RuntimeError(f"{self.name} still accepts connections 10 s after SIGKILL")
 
     def stop(self) -> None:
         if self.process is not None:
