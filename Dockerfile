@@ -1,6 +1,7 @@
 # igcds: CDS Hooks 2.0 service for immunoglobulin therapy decision support.
 # Build:  docker build -t igcds .
-# Run:    docker compose up   (compose.yaml: igcds + PostgreSQL 15; see docs/operations.md)
+# Run:    docker compose up   (deploy/compose.yaml: igcds replicas behind haproxy, PostgreSQL, Redis;
+#         see docs/operations.md)
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src

@@ -14,7 +14,7 @@ run: venv
 	$(BIN)/igcds serve --dev --host $(HOST) --port $(PORT) $(if $(IGCDS_CONFIG),--config $(IGCDS_CONFIG),)
 
 ## make test: create every venv and server binary the suite needs, lint, then run the whole suite
-test: venv venv-fhir postgres-bin browser lint
+test: venv venv-fhir postgres-bin browser redis-bin haproxy-bin lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 ## make lint: ruff (B, E, F, I, UP, W) over everything, mypy --strict over the three packages (STYLE.md)

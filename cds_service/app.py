@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 from .addresses import LOOPBACK_ORIGIN, is_loopback_host, is_loopback_origin
 from .auth import Authenticator, build_authenticator
 from .config import Config
-from .errors import CdsError, Forbidden, InvalidRequest, RegistryError
+from .errors import CdsError, Forbidden, InvalidRequest, RegistryError, ServiceUnavailable
 from .extensions import AuditSink, Metrics, NullAudit, NullMetrics
 from .feedback import FeedbackHandler
 from .pipeline import CallRunner, Clock, utc_now
@@ -49,23 +49,51 @@ class ServiceState:
     metrics: Metrics
     catalog: Callable[[], list[dict[str, Any]]]
     openapi: Callable[[], dict[str, Any]]
+    #: What a CDS call needs (the auth configuration and the replay store): one failing = not ready.
     readiness_checks: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
     #: The catalog as an HTML page (``GET /rules`` for a browser); None: JSON only.
     catalog_html: Callable[[], str] | None = None
+    #: What only feedback and audit need (storage, the audit spool): one failing = "degraded", shown
+    #: in the authenticated details and in metrics, never not-ready (cards need no database).
+    degradation_checks: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
     #: ``[server] public_base_url`` without a trailing slash: JWT audiences are this + the path.
     audience_base: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.audience_base = self.config.server.public_base_url.rstrip("/")
 
-    def readiness(self) -> dict[str, Any]:
-        results: dict[str, Any] = {}
-        for name, check in self.readiness_checks.items():
-            try:
-                results[name] = check()
-            except Exception as exc:  # a failing check makes us not-ready, not a 500
-                results[name] = {"ok": False, "error": type(exc).__name__}
-        return results
+    def readiness(self, *, details: bool = False) -> Readiness:
+        """The readiness checks always; the degradation checks only for ``details``: a load
+        balancer's probe never waits on the database (a slow one would fail the probe and take
+        every instance out: the outage this split avoids)."""
+        checks: dict[str, Any] = {}
+        failing: dict[str, list[str]] = {"ready": [], "degraded": []}
+        groups = [("ready", self.readiness_checks)]
+        if details:
+            groups.append(("degraded", self.degradation_checks))
+        for kind, group in groups:
+            for name, check in group.items():
+                try:
+                    result = check()
+                except Exception as exc:  # a failing check is reported, never a 500
+                    result = {"ok": False, "error": type(exc).__name__}
+                checks[name] = result
+                ok = bool(result.get("ok", True))
+                self.metrics.observe_check(name, ok)
+                if not ok:
+                    failing[kind].append(name)
+        return Readiness(ready=not failing["ready"], degraded=failing["degraded"], checks=checks)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """``GET /readyz``: ``ready`` decides the status code; the rest is for authenticated callers."""
+
+    ready: bool
+    #: Names of the degradation checks that failed (e.g. ``["storage"]``: feedback refused with 503,
+    #: card audit spooled on local disk until the database is back).
+    degraded: list[str]
+    checks: dict[str, Any]
 
 
 def create_app(
@@ -80,11 +108,14 @@ def create_app(
     authenticator: Authenticator | None = None,
     openapi: Callable[[], dict[str, Any]] | None = None,
     readiness_checks: Mapping[str, Callable[[], dict[str, Any]]] | None = None,
+    degradation_checks: Mapping[str, Callable[[], dict[str, Any]]] | None = None,
     clock: Clock = utc_now,
     blueprints: Iterable[Blueprint] = (),
 ) -> Flask:
     """The Flask app of ``services``. ``blueprints`` are mounted as they are, beside the CDS Hooks
-    endpoints (an application's own pages, e.g. a SMART app); they do their own authentication."""
+    endpoints (an application's own pages, e.g. a SMART app); they do their own authentication.
+    ``readiness_checks`` join the ``auth`` check in deciding ``/readyz`` (only what the CDS call
+    path needs belongs there); ``degradation_checks`` are reported as degraded, never not-ready."""
     registry = services if isinstance(services, Registry) else Registry(services)
     if len(registry) == 0:
         raise RegistryError("no CDS services declared")
@@ -104,6 +135,7 @@ def create_app(
         openapi=openapi or (lambda: {}),
         readiness_checks={"auth": authenticator.readiness, **dict(readiness_checks or {})},
         catalog_html=catalog_html,
+        degradation_checks=dict(degradation_checks or {}),
     )
     app.extensions["cds_service"] = state
     cors_origins: list[str | re.Pattern[str]] = (
@@ -257,7 +289,10 @@ def _register_error_handlers(app: Flask) -> None:
         body = exc.to_dict()
         if exc.status_code != 401:
             body["requestId"] = g.get("request_id")
-        return json_response(body, exc.status_code)
+        response = json_response(body, exc.status_code)
+        if isinstance(exc, ServiceUnavailable):
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

@@ -19,7 +19,9 @@ external URL it answers to (built from ``[server] public_base_url``). A call is 
 7. ``exp - iat`` is at most ``[auth] max_token_lifetime_s``; ``jti`` is a non-empty string of at most
    256 characters; ``tenant`` equals the client's configured ``tenant`` when one is configured;
 8. the ``(iss, jti)`` pair has not been used before (:mod:`cds_service.replay`, shared by all workers).
-   This comes last, so a token refused for another reason does not use up its ``jti``.
+   This comes last, so a token refused for another reason does not use up its ``jti``. When the
+   store cannot be reached the call is refused with 503 ``replay-store-unavailable`` and
+   ``Retry-After`` (fail closed: never accepted without replay protection, never a 500).
 
 No ``sub`` claim is required (removed from the spec in 2018). Any failure raises
 :class:`~cds_service.errors.Unauthorized`: the client gets a bare 401 ``{"error": "unauthorized"}``
@@ -47,7 +49,7 @@ from jwt.exceptions import InvalidAudienceError, PyJWTError
 
 from .addresses import is_loopback_host
 from .config import AuthConfig, ClientConfig, Config
-from .errors import ConfigError, Unauthorized
+from .errors import ConfigError, ReplayStoreUnavailable, Unauthorized
 from .jwks import JwksError, KeyStore, key_for
 from .replay import MAX_JTI_LENGTH, ReplayStore, build_replay_store
 
@@ -197,7 +199,7 @@ class Authenticator:
             raise Unauthorized("bearer token is not a compact JWS")
         try:
             return self._verify(token, audience)
-        except Unauthorized:
+        except (Unauthorized, ReplayStoreUnavailable):
             raise
         except (PyJWTError, JwksError) as exc:  # every PyJWT error (incl. InvalidKeyError) is a 401
             raise Unauthorized(self._scrub(f"{type(exc).__name__}: {exc}", token)) from None
@@ -293,9 +295,10 @@ class Authenticator:
             raise Unauthorized("no replay store")
         try:
             verdict = self.replay.first_use(client.issuer, jti, exp + self.auth.leeway_s)
-        except Exception as exc:  # noqa: BLE001 - fail closed
+        except Exception as exc:  # noqa: BLE001 - fail closed: refused (503), never accepted unprotected
             log.error("replay store failed", extra={"event": "replay_store_failed", "reason": type(exc).__name__})
-            raise Unauthorized(f"replay store unavailable ({type(exc).__name__}); refusing ({who})") from None
+            raise ReplayStoreUnavailable(
+                "the token replay store is unavailable; the call was not processed, retry later") from None
         if not verdict.fresh:
             raise Unauthorized(f"jti replayed ({who}); first accepted by worker pid {verdict.first_pid}, "
                                f"refused by worker pid {os.getpid()}")

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from .addresses import is_loopback_url
+from .addresses import is_loopback_host, is_loopback_url
 from .auth import AuthContext
 from .config import Config
 from .errors import CdsError, ConfigError, RegistryError
@@ -123,6 +123,9 @@ def _serve(spec: AppSpec, args: argparse.Namespace) -> int:
     if config.dev:
         print("WARNING: DEV MODE - CDS Hooks JWT authentication is DISABLED. "
               "Never expose this server beyond this machine.", file=sys.stderr, flush=True)
+    warning = proxy_warning(args.host, config)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     from .server import run_gunicorn
 
     run_gunicorn(
@@ -133,6 +136,18 @@ def _serve(spec: AppSpec, args: argparse.Namespace) -> int:
         threads=args.threads or config.server.threads,
     )
     return 0
+
+
+def proxy_warning(host: str, config: Config) -> str | None:
+    """The start-up warning of a server reachable beyond this machine with no buffering proxy declared
+    in front: sync workers serve one connection each, so slow clients can hold all of them."""
+    if is_loopback_host(host) or config.server.behind_proxy:
+        return None
+    return (f"WARNING: listening on {host} with no buffering proxy declared in front "
+            "([server] behind_proxy = false). Each gunicorn worker serves one connection at a time: a few "
+            "clients sending slowly can hold every worker and starve the health checks. Put haproxy or nginx "
+            "with header/body timeouts in front (deploy/haproxy/, docs/operations.md \"Slow clients\") and "
+            "set [server] behind_proxy = true.")
 
 
 def _evaluate(spec: AppSpec, args: argparse.Namespace) -> int:

@@ -48,8 +48,14 @@ class ServerConfig:
     threads: int = 1
     #: Operational endpoints served without a JWT. By default every endpoint except the health
     #: checks needs one; a deployment whose Prometheus scraper sits on a private network can open
-    #: ``/metrics`` (and ``/openapi.json``) here.
-    open_endpoints: tuple[Literal["/metrics", "/openapi.json"], ...] = ()
+    #: ``/metrics`` (and ``/openapi.json``) here. ``/readyz`` always answers its status without a
+    #: token; listing it here opens its details (checks, counters) too.
+    open_endpoints: tuple[Literal["/metrics", "/openapi.json", "/readyz"], ...] = ()
+    #: A buffering reverse proxy (haproxy, nginx: deploy/haproxy/) stands in front of this server and
+    #: holds slow clients, with header and body timeouts. ``igcds serve`` on a non-loopback address
+    #: warns at start-up when this is false: sync workers serve one connection each, so a few
+    #: clients that send slowly would hold all of them (docs/operations.md "Slow clients").
+    behind_proxy: bool = False
 
 
 @dataclass(frozen=True)
@@ -125,16 +131,20 @@ class StorageConfig:
     url: str = "sqlite:///data/igcds.db"
     #: Record every issued card (hashed patient id only) so feedback can be joined to it.
     audit: bool = True
-    #: Salt for the patient-id hash; when empty a random salt is generated in ``data_dir``.
+    #: Salt for the patient-id hash (at least 32 bytes). Empty: a random salt is generated in
+    #: ``data_dir`` (SQLite only: with PostgreSQL every instance must share one, so it is required).
     patient_hash_salt: str = ""
-    #: Issued cards are queued in memory and written in batches by a background thread at most this
-    #: often, in milliseconds (``cds_service.audit_buffer``). ``0``: written synchronously, in the
-    #: call. A hard kill (SIGKILL) can lose at most the last interval's cards; a graceful stop
-    #: (SIGTERM) writes them first.
+    #: Issued cards are spooled on local disk and written in batches by a background thread at most
+    #: this often, in milliseconds (``cds_service.audit_buffer``). ``0``: written synchronously, in the
+    #: call (then a database outage loses the audit of the calls it spans).
     audit_flush_ms: int = 200
-    #: Largest number of calls waiting to be written; when the queue is full, new calls' cards are
-    #: dropped (counted and logged) rather than slowing the answers down.
-    audit_queue_max: int = 10_000
+    #: Largest number of calls waiting to be written, per worker process (spooled on disk while the
+    #: database is down); when it is reached, new calls' cards are dropped (counted and logged)
+    #: rather than slowing the answers down.
+    audit_queue_max: int = 100_000
+    #: Where the audit spool lives; empty: ``<data_dir>/audit-spool``. A local disk, one directory
+    #: per instance (its processes share it and take over each other's files after a crash).
+    audit_spool_dir: str = ""
 
     def __post_init__(self) -> None:
         if self.audit_flush_ms < 0:
@@ -143,6 +153,11 @@ class StorageConfig:
             )
         if self.audit_queue_max < 1:
             raise ConfigError(f"storage.audit_queue_max: expected 1 or more, got {self.audit_queue_max}")
+        salt_bytes = len(self.patient_hash_salt.encode("utf-8"))
+        if 0 < salt_bytes < 32:
+            raise ConfigError(
+                f"storage.patient_hash_salt: {salt_bytes} bytes is too short; use at least 32 random bytes "
+                "(e.g. openssl rand -hex 32)")
 
 
 @dataclass(frozen=True)

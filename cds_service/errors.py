@@ -67,6 +67,25 @@ class PrefetchUnavailable(CdsError):
     code = "prefetch-unavailable"
 
 
+class ServiceUnavailable(CdsError):
+    """A shared dependency is down; nothing was done and the client may retry after ``retry_after_s``.
+
+    The answer carries ``Retry-After`` (``app._register_error_handlers``).
+    """
+
+    status_code = 503
+    code = "service-unavailable"
+    retry_after_s: int = 5
+
+
+class ReplayStoreUnavailable(ServiceUnavailable):
+    """The jti replay store cannot be reached: the call is refused rather than accepted without
+    replay protection (fail closed), with a 503 the client may retry, never a 401 that blames its token."""
+
+    code = "replay-store-unavailable"
+    retry_after_s = 2
+
+
 class ConfigError(ValueError):
     """A configuration file or value that cannot be used; raised at start-up, never per request."""
 

@@ -7,7 +7,7 @@ tested and embedded without a database; igcds plugs in the real ones (``storage`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -30,15 +30,36 @@ class CallRecord:
     patient_id: str | None
     at: datetime
     cards: Sequence[IssuedCard]
+    #: The authenticated client (JWT ``iss``; None in dev mode) and its tenant: feedback on these
+    #: cards is accepted from that client only.
+    issuer: str | None = None
+    tenant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CardOwner:
+    """The service a card came from and the client it was issued to."""
+
+    service_id: str
+    issuer: str | None
+    tenant: str | None
 
 
 class AuditSink(Protocol):
     def record_call(self, record: CallRecord) -> None: ...
 
 
+class CardDirectory(Protocol):
+    def card_owners(self, card_uuids: Iterable[str]) -> Mapping[str, CardOwner]:
+        """Who each known card was issued to; unknown cards are absent."""
+        ...
+
+
 class FeedbackStore(Protocol):
-    def save_feedback(self, service_id: str, items: Sequence[Mapping[str, Any]], at: datetime) -> tuple[int, int]:
-        """Store feedback items idempotently; return (newly stored, already known)."""
+    def save_feedback(self, service_id: str, items: Sequence[Mapping[str, Any]], at: datetime,
+                      issuer: str | None = None, tenant: str | None = None) -> tuple[int, int]:
+        """Store feedback items idempotently, with the client that sent them; return (newly stored,
+        already known)."""
         ...
 
 
@@ -48,6 +69,8 @@ class Metrics(Protocol):
     def count_card(self, service: str, rule: str, indicator: str) -> None: ...
     def count_feedback(self, service: str, outcome: str) -> None: ...
     def count_skipped(self, service: str, count: int) -> None: ...
+    def observe_check(self, check: str, ok: bool) -> None: ...
+    def count_feedback_refused(self, service: str, reason: str, items: int) -> None: ...
     def exposition(self) -> tuple[bytes, str]: ...
 
 
@@ -57,7 +80,8 @@ class NullAudit:
 
 
 class NullFeedbackStore:
-    def save_feedback(self, service_id: str, items: Sequence[Mapping[str, Any]], at: datetime) -> tuple[int, int]:
+    def save_feedback(self, service_id: str, items: Sequence[Mapping[str, Any]], at: datetime,
+                      issuer: str | None = None, tenant: str | None = None) -> tuple[int, int]:
         return (0, len(items))
 
 
@@ -75,6 +99,12 @@ class NullMetrics:
         return None
 
     def count_skipped(self, service: str, count: int) -> None:
+        return None
+
+    def observe_check(self, check: str, ok: bool) -> None:
+        return None
+
+    def count_feedback_refused(self, service: str, reason: str, items: int) -> None:
         return None
 
     def exposition(self) -> tuple[bytes, str]:

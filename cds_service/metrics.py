@@ -10,6 +10,15 @@ Series (``<ns>`` is the namespace, ``igcds`` for igcds):
 - ``<ns>_cards_total{service, rule, indicator}``: issued cards, silenced ones included.
 - ``<ns>_feedback_total{service, outcome}``: feedback items received in valid bodies.
 - ``<ns>_skipped_resources_total{service}``: FHIR resources skipped as unmappable.
+- ``<ns>_audit_lost_calls_total{reason}``: calls whose card audit was lost (``queue_full``: the
+  spool held ``[storage] audit_queue_max`` calls; ``write_failed``: it could not be spooled or the
+  database refused its rows for good).
+- ``<ns>_audit_pending_calls`` and ``<ns>_audit_spool_bytes`` (gauges, summed over live workers):
+  card audit spooled on local disk, waiting for the database (grows during a database outage).
+- ``<ns>_check_ok{check}`` (gauge, newest value): 1/0 per readiness check (``auth``) and degradation
+  check (``storage``, ``audit``) at its last run: ``storage`` 0 means "degraded".
+- ``<ns>_feedback_refused_items_total{service, reason}``: feedback items refused because their card
+  is unknown (``unknown_card``) or was issued to another client (``other_client``).
 
 Label values are bounded: service ids and rule ids come from the registry and the catalog, statuses
 are HTTP codes. No patient data, ever.
@@ -33,6 +42,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -47,6 +57,8 @@ FHIR_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 FEEDBACK_OUTCOMES = ("accepted", "overridden")
 #: Why card audit rows were lost (``cds_service.audit_buffer.BufferedAudit`` ``on_lost``).
 AUDIT_LOSS_REASONS = ("queue_full", "write_failed")
+#: Why feedback items were refused (``cds_service.feedback.FeedbackHandler``).
+FEEDBACK_REFUSALS = ("unknown_card", "other_client")
 
 
 def multiprocess_dir() -> str | None:
@@ -148,8 +160,41 @@ class PrometheusMetrics:
         )
         for reason in AUDIT_LOSS_REASONS:
             self.audit_lost.labels(reason)
+        # Gauges: the newest value of any live worker (checks), or the sum over live workers (spool).
+        self.check_ok = Gauge(
+            "check_ok",
+            "1 when the readiness/degradation check passed at its last run, else 0 (auth, storage, audit)",
+            ["check"],
+            namespace=ns,
+            registry=reg,
+            multiprocess_mode="livemostrecent",
+        )
+        self.audit_pending = Gauge(
+            "audit_pending_calls",
+            "calls whose card audit is spooled on local disk, not yet in the database",
+            namespace=ns,
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
+        self.audit_spool_bytes = Gauge(
+            "audit_spool_bytes",
+            "bytes of card audit spooled on local disk, not yet in the database",
+            namespace=ns,
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
+        self.feedback_refused = Counter(
+            "feedback_refused_items",
+            "feedback items refused: unknown_card (no such card was issued) or other_client (the card "
+            "was issued to another issuer or tenant)",
+            ["service", "reason"],
+            namespace=ns,
+            registry=reg,
+        )
         for service in services:
             self.skipped.labels(service)
+            for refusal in FEEDBACK_REFUSALS:
+                self.feedback_refused.labels(service, refusal)
             for outcome in FEEDBACK_OUTCOMES:
                 self.feedback.labels(service, outcome)
         # The labelled children of the per-call series, by label values. ``labels()`` returns the
@@ -194,6 +239,20 @@ class PrometheusMetrics:
         """``BufferedAudit(on_lost=...)``: calls lost to the audit (an alert should watch this)."""
         if calls > 0 and reason in AUDIT_LOSS_REASONS:
             self.audit_lost.labels(reason).inc(calls)
+
+    def observe_check(self, check: str, ok: bool) -> None:
+        self.check_ok.labels(check).set(1 if ok else 0)
+
+    def count_feedback_refused(self, service: str, reason: str, items: int) -> None:
+        if items > 0 and reason in FEEDBACK_REFUSALS:
+            self.feedback_refused.labels(service, reason).inc(items)
+
+    def observe_audit_spool(self, calls: int, size: int, ok: bool) -> None:
+        """``BufferedAudit(on_spool=...)``: what this worker holds on disk for the database, and
+        whether its last write reached the database (``check_ok{check="audit"}``)."""
+        self.audit_pending.set(calls)
+        self.audit_spool_bytes.set(size)
+        self.check_ok.labels("audit").set(1 if ok else 0)
 
     def exposition(self) -> tuple[bytes, str]:
         if self._multiproc_dir:

@@ -187,9 +187,12 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Readiness": {
         "type": "object",
-        "required": ["status", "checks"],
+        "description": "Only `status` without a token; `degraded` and `checks` for an authenticated caller.",
+        "required": ["status"],
         "properties": {
             "status": {"enum": ["ready", "not-ready"]},
+            "degraded": {"type": "array", "items": {"type": "string"},
+                         "description": "checks failing without making the service not-ready (storage, audit)"},
             "checks": {"type": "object", "additionalProperties": {"type": "object"}},
             "warning": {"type": "string"},
         },
@@ -210,7 +213,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
         412: "required data could not be obtained",
         413: "body larger than the configured limit",
         415: "not JSON",
-        503: "storage unavailable; nothing stored, retry",
+        422: "a feedback item names a card this service did not issue to this client; nothing stored",
+        503: "a shared store (replay store, database) is unavailable; nothing done, retry after Retry-After",
     }
     return {str(s): _json("Error", text[s]) for s in statuses}
 
@@ -246,7 +250,7 @@ def build_openapi(
                 "operationId": "discovery",
                 "summary": "CDS Hooks discovery",
                 "security": jwt,
-                "responses": {"200": _json("Discovery", "the services offered"), **_errors(401)},
+                "responses": {"200": _json("Discovery", "the services offered"), **_errors(401, 503)},
             }
         },
         "/cds-services/{service_id}": {
@@ -263,7 +267,7 @@ def build_openapi(
                 },
                 "responses": {
                     "200": _json("CdsResponse", "cards (possibly none)"),
-                    **_errors(400, 401, 404, 412, 413, 415),
+                    **_errors(400, 401, 404, 412, 413, 415, 503),
                 },
             }
         },
@@ -280,7 +284,7 @@ def build_openapi(
                 },
                 "responses": {
                     "200": _json("FeedbackResponse", "items stored and duplicates"),
-                    **_errors(400, 401, 404, 413, 415, 503),
+                    **_errors(400, 401, 404, 413, 415, 422, 503),
                 },
             }
         },
@@ -299,7 +303,7 @@ def build_openapi(
                             "text/html": {"schema": {"type": "string"}},
                         },
                     },
-                    **_errors(401),
+                    **_errors(401, 503),
                 },
             }
         },
@@ -314,7 +318,7 @@ def build_openapi(
         "/readyz": {
             "get": {
                 "operationId": "readyz",
-                "summary": "Readiness (storage, keys)",
+                "summary": "Readiness (client keys, replay store); details with a token",
                 "security": [],
                 "responses": {"200": _json("Readiness", "ready"), "503": _json("Readiness", "not ready")},
             }

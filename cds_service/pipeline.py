@@ -118,7 +118,7 @@ class CallRunner:
         )
         result = service.handler(request)
         response = result if isinstance(result, ServiceResponse) else ServiceResponse(cards=tuple(result))
-        self._record(request, response.cards, response.silent_cards)
+        self._record(request, response.cards, response.silent_cards, auth)
         if response.skipped_resources:
             self.metrics.count_skipped(service_id, response.skipped_resources)
         if resolution.unavailable:
@@ -159,7 +159,7 @@ class CallRunner:
             metrics=self.metrics,
         ), ""
 
-    def _record(self, request: HookRequest, shown: Sequence[Card], silent: Sequence[Card]) -> None:
+    def _record(self, request: HookRequest, shown: Sequence[Card], silent: Sequence[Card], auth: AuthContext) -> None:
         issued = [IssuedCard(c, True) for c in shown] + [IssuedCard(c, False) for c in silent]
         for item in issued:
             self.metrics.count_card(request.service_id, item.card.topic_code or "none",
@@ -174,6 +174,8 @@ class CallRunner:
                 patient_id=request.patient_id,
                 at=request.now,
                 cards=issued,
+                issuer=auth.issuer,
+                tenant=auth.tenant,
             ))
         except Exception:  # audit must never take the answer down with it
             log.exception("audit record failed", extra={"event": "audit_failed"})

@@ -25,6 +25,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from .audit_buffer import close_all as close_audit_buffers
+from .audit_buffer import start_all as start_audit_buffers
 from .metrics import mark_process_dead
 
 #: Time a stopping worker gives its audit queue to reach the database, in seconds (well within
@@ -57,10 +58,12 @@ GC_THRESHOLDS = (10_000, 10, 10)
 
 
 def _post_worker_init(worker: Any) -> None:
-    """In each worker, the app built: freeze what startup made, collect the young generation less often."""
+    """In each worker, the app built: freeze what startup made, collect the young generation less
+    often; start the audit writer, which first takes over any audit spool a dead worker left."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    start_audit_buffers()
 
 
 def _worker_exit(server: Any, worker: Any) -> None:

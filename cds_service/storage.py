@@ -20,8 +20,13 @@ workers starting at the same moment apply each migration exactly once.
 
 Privacy: the patient id is never stored. Cards carry ``patient_hash`` = HMAC-SHA256(salt, patient id),
 enough to count distinct patients or to find one patient's cards given the id and the salt. The salt is
-``[storage] patient_hash_salt`` or, when that is empty, a random 32-byte salt generated once into
-``<data_dir>/patient-hash.salt`` (mode 0600) and shared by all workers.
+``[storage] patient_hash_salt`` (at least 32 bytes; required with PostgreSQL, which several instances
+share: :func:`configured_salt`) or, on SQLite when it is empty, a random 32-byte salt generated once
+into ``<data_dir>/patient-hash.salt`` (mode 0600) and shared by all workers of the host.
+
+Client binding (schema v2): each card row carries the ``issuer`` and ``tenant`` of the client it was
+issued to, each feedback row those of its sender; :meth:`Store.card_owners` is what
+:mod:`cds_service.feedback` checks feedback against.
 
 "The same feedback" (FB5: a card may get several distinct feedback items; a client may also resend
 one): two items are the same when they agree on service id, card uuid, outcome, the instant of
@@ -41,7 +46,7 @@ import os
 import secrets
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,7 +59,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.types import TypeDecorator
 
 from .errors import ConfigError
-from .extensions import CallRecord
+from .extensions import CallRecord, CardOwner
 from .feedback import canonical_feedback, feedback_key, parse_timestamp
 
 log = logging.getLogger("igcds.storage")
@@ -62,6 +67,8 @@ log = logging.getLogger("igcds.storage")
 SALT_FILE = "patient-hash.salt"
 _PG_MIGRATION_LOCK = 0x1C0D5F_EED  # arbitrary constant: "igcds feedback" advisory lock id
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Seconds to wait for a PostgreSQL connection (libpq ``connect_timeout``).
+PG_CONNECT_TIMEOUT_S = 3
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -109,6 +116,9 @@ issued_cards = sa.Table(
     #: HMAC-SHA256(salt, patient id), hex; NULL when the call had no patient.
     sa.Column("patient_hash", sa.String(64), nullable=True),
     sa.Column("issued_at", UtcDateTime, nullable=False),
+    #: The client the card was issued to: its JWT ``iss`` (NULL in dev mode) and tenant (v2).
+    sa.Column("issuer", sa.Text, nullable=True),
+    sa.Column("tenant", sa.Text, nullable=True),
 )
 sa.Index("ix_issued_cards_issued_at", issued_cards.c.issued_at)
 sa.Index("ix_issued_cards_rule", issued_cards.c.rule_id, issued_cards.c.issued_at)
@@ -130,6 +140,9 @@ feedback = sa.Table(
     sa.Column("override_display", sa.String(500), nullable=True),
     sa.Column("override_comment", sa.Text, nullable=True),
     sa.Column("received_at", UtcDateTime, nullable=False),
+    #: The client that sent the item (v2): the same as the card's, or it was refused.
+    sa.Column("issuer", sa.Text, nullable=True),
+    sa.Column("tenant", sa.Text, nullable=True),
 )
 sa.Index("ix_feedback_card", feedback.c.card_uuid)
 
@@ -142,9 +155,25 @@ def _v1_initial(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v2_client_binding(conn: Connection) -> None:
+    """``issuer`` and ``tenant`` on both tables (feedback is bound to the client that got the card).
+
+    A database created by this version already has them (v1 creates the current tables), so only
+    the missing columns are added."""
+    inspector = sa.inspect(conn)
+    for table in (issued_cards, feedback):
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for name in ("issuer", "tenant"):
+            if name not in present:
+                column = table.c[name]
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
+
+
 #: Ordered (version, description, step). Append only; never edit a released step.
 MIGRATIONS: tuple[tuple[int, str, Callable[[Connection], None]], ...] = (
     (1, "issued_cards and feedback", _v1_initial),
+    (2, "issuer and tenant on issued cards and feedback", _v2_client_binding),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -158,7 +187,8 @@ class FeedbackRow:
     values: dict[str, Any]
 
 
-def feedback_row(service_id: str, item: Mapping[str, Any], received_at: datetime) -> FeedbackRow:
+def feedback_row(service_id: str, item: Mapping[str, Any], received_at: datetime,
+                 issuer: str | None = None, tenant: str | None = None) -> FeedbackRow:
     canonical = canonical_feedback(service_id, item)
     reason = item.get("overrideReason") or {}
     coding = reason.get("reason") or {}
@@ -175,6 +205,8 @@ def feedback_row(service_id: str, item: Mapping[str, Any], received_at: datetime
             "override_display": coding.get("display"),
             "override_comment": reason.get("userComment"),
             "received_at": received_at,
+            "issuer": issuer,
+            "tenant": tenant,
         },
     )
 
@@ -211,6 +243,24 @@ def load_or_create_salt(data_dir: str | os.PathLike[str]) -> bytes:
             f"{path}: the patient hash salt is too short or empty; remove the file to regenerate"
         )
     return salt
+
+
+def configured_salt(config: Any) -> bytes | None:
+    """``[storage] patient_hash_salt`` as bytes, or None when it is empty.
+
+    Refused (ConfigError naming the key): no salt with PostgreSQL. A database that several instances
+    share needs one salt for all of them, or one patient gets one hash per host and the report
+    splits them; a salt generated per host cannot give that, and keeping the salt in the database
+    itself would hand it to whoever reads the hashes beside it (docs/security.md "Patient hash salt").
+    """
+    storage = config.storage
+    salt = storage.patient_hash_salt.encode("utf-8")  # its length is checked by StorageConfig
+    if not salt and resolve_url(storage.url).get_backend_name() == "postgresql":
+        raise ConfigError(
+            "[storage] patient_hash_salt is required with PostgreSQL: every instance that shares the "
+            "database must hash patient ids with the same salt (at least 32 random bytes, e.g. openssl "
+            "rand -hex 32; a single host upgrading can reuse the content of <data_dir>/patient-hash.salt)")
+    return salt or None
 
 
 class PatientHasher:
@@ -279,7 +329,11 @@ def _create_engine(url: URL) -> Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return sa.create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True, pool_recycle=1800)
+    # A bounded connect: an unreachable database fails feedback with a 503 in seconds, rather than
+    # holding a worker for the operating system's TCP timeout (unless the URL sets its own).
+    connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+    return sa.create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True, pool_recycle=1800,
+                            connect_args=connect_args)
 
 
 class Store:
@@ -307,9 +361,8 @@ class Store:
     @classmethod
     def from_config(cls, config: Any, *, migrate: bool = True) -> Store:
         """Build from a ``cds_service.Config`` (``[storage]`` and ``[server] data_dir``)."""
-        storage = config.storage
-        salt = storage.patient_hash_salt.encode("utf-8") if storage.patient_hash_salt else None
-        return cls(storage.url, salt=salt or load_or_create_salt(config.server.data_dir), migrate=migrate)
+        salt = configured_salt(config)
+        return cls(config.storage.url, salt=salt or load_or_create_salt(config.server.data_dir), migrate=migrate)
 
     # -- engine per process --
 
@@ -386,49 +439,70 @@ class Store:
         self.record_calls((record,))
 
     def record_calls(self, records: Sequence[CallRecord]) -> None:
-        """Record the cards of several calls in one transaction (one multi-row insert).
+        """Record the cards of several calls in one transaction (one multi-row insert)."""
+        self.write_audit_rows([row for record in records for row in self.audit_rows(record)])
 
-        Idempotent by card uuid (``ON CONFLICT DO NOTHING``): a batch written twice, or a card
-        recorded by two calls, is one row. Rows are inserted in card-uuid order, so concurrent
-        batches take the primary-key locks in the same order (no PostgreSQL deadlock).
-        :class:`cds_service.audit_buffer.BufferedAudit` calls this from its background thread.
-        """
+    def audit_rows(self, record: CallRecord) -> list[dict[str, Any]]:
+        """The ``issued_cards`` rows of one call: the patient id is hashed here, never kept."""
         if self._hash_patient is None:
             raise ConfigError("this store was opened without a patient hash salt; it cannot record cards")
-        hash_patient = self._hash_patient
-        rows: list[dict[str, Any]] = []
-        for record in records:
-            patient_hash = hash_patient(record.patient_id)
-            rows.extend(
-                {
-                    "card_uuid": issued.card.uuid,
-                    "service_id": record.service_id,
-                    "hook": record.hook,
-                    "hook_instance": record.hook_instance,
-                    "rule_id": issued.card.topic_code or "none",
-                    "indicator": str(issued.card.indicator),
-                    "shown": issued.shown,
-                    "patient_hash": patient_hash,
-                    "issued_at": record.at,
-                }
-                for issued in record.cards
-            )
+        patient_hash = self._hash_patient(record.patient_id)
+        return [
+            {
+                "card_uuid": issued.card.uuid,
+                "service_id": record.service_id,
+                "hook": record.hook,
+                "hook_instance": record.hook_instance,
+                "rule_id": issued.card.topic_code or "none",
+                "indicator": str(issued.card.indicator),
+                "shown": issued.shown,
+                "patient_hash": patient_hash,
+                "issued_at": record.at,
+                "issuer": record.issuer,
+                "tenant": record.tenant,
+            }
+            for issued in record.cards
+        ]
+
+    def write_audit_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert ``issued_cards`` rows (from :meth:`audit_rows`) in one transaction.
+
+        Idempotent by card uuid (``ON CONFLICT DO NOTHING``): a batch written twice (a spool segment
+        replayed after a crash), or a card recorded by two calls, is one row. Rows are inserted in
+        card-uuid order, so concurrent batches take the primary-key locks in the same order (no
+        PostgreSQL deadlock). :class:`cds_service.audit_buffer.BufferedAudit` calls this from its
+        background thread.
+        """
         if not rows:
             return
-        rows.sort(key=lambda row: row["card_uuid"])  # same lock order in every transaction
+        ordered = sorted(rows, key=lambda row: row["card_uuid"])  # same lock order in every transaction
         statement = self._insert(issued_cards).on_conflict_do_nothing(index_elements=["card_uuid"])
         with self.engine.begin() as conn:
-            conn.execute(statement, rows)
+            conn.execute(statement, ordered)
+
+    def card_owners(self, card_uuids: Iterable[str]) -> dict[str, CardOwner]:
+        """Who each recorded card was issued to (cards not recorded are absent)."""
+        wanted = sorted(set(card_uuids))
+        c = issued_cards.c
+        owners: dict[str, CardOwner] = {}
+        with self._read() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                query = sa.select(c.card_uuid, c.service_id, c.issuer, c.tenant).where(c.card_uuid.in_(chunk))
+                for uuid, service_id, issuer, tenant in conn.execute(query):
+                    owners[uuid] = CardOwner(service_id, issuer, tenant)
+        return owners
 
     # -- FeedbackStore --
 
     def save_feedback(
-        self, service_id: str, items: Sequence[Mapping[str, Any]], at: datetime
+        self, service_id: str, items: Sequence[Mapping[str, Any]], at: datetime,
+        issuer: str | None = None, tenant: str | None = None,
     ) -> tuple[int, int]:
         """Store items idempotently; return (newly stored, already known or repeated in this batch)."""
         unique: dict[str, dict[str, Any]] = {}
         for item in items:
-            row = feedback_row(service_id, item, at)
+            row = feedback_row(service_id, item, at, issuer, tenant)
             unique.setdefault(row.key, {"feedback_key": row.key, **row.values})
         if not unique:
             return 0, 0

@@ -93,10 +93,10 @@ def call_service(service_id: str) -> Response:
 @bp.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str) -> Response:
     state = _state()
-    state.authenticator.authenticate(request, _audience(f"/cds-services/{service_id}/feedback"))
+    auth = state.authenticator.authenticate(request, _audience(f"/cds-services/{service_id}/feedback"))
     g.service = service_id if service_id in state.registry.ids() else "unknown"
     body = read_json_body()
-    return json_response(state.feedback.handle(service_id, body))
+    return json_response(state.feedback.handle(service_id, body, auth))
 
 
 #: What ``GET /rules`` can answer, the default first (a client that accepts anything gets JSON).
@@ -138,14 +138,33 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
+    """Readiness for a load balancer: only ``{"status": ...}`` without a token. The details (checks,
+    counters, what is degraded) need a JWT for ``{public_base_url}/readyz``, dev mode, or
+    ``"/readyz"`` in ``[server] open_endpoints``: they describe the deployment to whoever asks."""
     g.service = "health"
     state = _state()
-    checks = state.readiness()
-    status = 200 if all(c.get("ok", True) for c in checks.values() if isinstance(c, dict)) else 503
-    body: dict[str, Any] = {"status": "ready" if status == 200 else "not-ready", "checks": checks}
-    if state.config.dev:
-        body["warning"] = "DEV MODE: CDS Hooks JWT authentication is disabled. Never expose this server."
+    details = _details_allowed("/readyz")
+    report = state.readiness(details=details)
+    status = 200 if report.ready else 503
+    body: dict[str, Any] = {"status": "ready" if report.ready else "not-ready"}
+    if details:
+        body["degraded"] = report.degraded
+        body["checks"] = report.checks
+        if state.config.dev:
+            body["warning"] = "DEV MODE: CDS Hooks JWT authentication is disabled. Never expose this server."
     return json_response(body, status)
+
+
+def _details_allowed(path: str) -> bool:
+    """Open to all in dev mode or when the operator opened ``path``; otherwise only to a caller that
+    presents a token (a bad token is a 401, no token is the short answer)."""
+    state = _state()
+    if state.config.dev or path in state.config.server.open_endpoints:
+        return True
+    if "HTTP_AUTHORIZATION" not in request.environ:
+        return False
+    state.authenticator.authenticate(request, _audience(path))
+    return True
 
 
 def _authenticate_unless_open(path: str) -> None:

@@ -16,8 +16,8 @@ from cds_service import Config, create_app, load_config
 from cds_service.audit_buffer import BufferedAudit
 from cds_service.cli import AppSpec
 from cds_service.cli import main as cli_main
-from cds_service.extensions import AuditSink
-from cds_service.feedback import FeedbackHandler
+from cds_service.extensions import AuditSink, CardDirectory
+from cds_service.feedback import FeedbackHandler, IssuedCards, card_wait_s
 from cds_service.logs import configure_logging
 from cds_service.metrics import PrometheusMetrics
 from cds_service.openapi import openapi_provider
@@ -93,26 +93,30 @@ def build_app(config: Config) -> Any:
     registry = Registry(services)
     store = Store.from_config(config)
     audit: AuditSink | None = None
-    readiness_checks = {"storage": store.readiness}
-    if config.storage.audit and config.storage.audit_flush_ms > 0:  # batched, off the request path
-        audit = buffered = BufferedAudit.from_config(store, config, on_lost=metrics.count_audit_lost)
-        readiness_checks["audit"] = buffered.readiness
+    cards: CardDirectory | None = None
+    degradation_checks = {"storage": store.readiness}
+    if config.storage.audit and config.storage.audit_flush_ms > 0:  # spooled, off the request path
+        audit = buffered = BufferedAudit.from_config(store, config, on_lost=metrics.count_audit_lost,
+                                                     on_spool=metrics.observe_audit_spool)
+        degradation_checks["audit"] = buffered.readiness
+        cards = IssuedCards(store, buffered, wait_s=card_wait_s(config.storage.audit_flush_ms))
     elif config.storage.audit:  # audit_flush_ms = 0: written in the call
         audit = store
+        cards = IssuedCards(store)
     return create_app(
         config,
         registry,
         catalog=catalog_json,
         catalog_html=catalog_page(config),
         audit=audit,
-        feedback=FeedbackHandler(registry, store, metrics),
+        feedback=FeedbackHandler(registry, store, metrics, cards=cards),
         metrics=metrics,
         openapi=openapi_provider(
             registry, title="igcds", version=_version(),
             description="CDS Hooks 2.0 decision support for immunoglobulin (IVIG/SCIG) therapy",
             extra_paths=app_paths, extra_schemas=app_schemas,
         ),
-        readiness_checks=readiness_checks,
+        degradation_checks=degradation_checks,
         blueprints=blueprints,
     )
 

@@ -16,6 +16,9 @@ fixture (session scope)    what it gives
 ``postgres_server``        :class:`tests.support.postgres.PostgresServer` (``url``,
                            ``admin_url``, ``conninfo()``)
 ``postgres_url``           ``postgresql+psycopg://postgres@127.0.0.1:PORT/igcds_test``
+``redis_server``           :class:`tests.support.redis.RedisServer` (``url``, ``stop()``,
+                           ``start()``): Debian's redis-server, the replay store of several
+                           instances
 ``cds_request``            ``cds_request(service_id, scenario)``: a committed request from
                            ``fixtures/requests``, expanded with ``fixture_now`` (function scope)
 =========================  ==================================================================
@@ -41,6 +44,7 @@ if str(_ROOT) not in sys.path:  # make ``tests.support`` importable however pyte
 from tests.support.fhir_server import FhirServer, start_fhir_server  # noqa: E402
 from tests.support.fixtures import load_request, patient_slugs, utc_now  # noqa: E402
 from tests.support.postgres import PostgresServer, start_postgres  # noqa: E402
+from tests.support.redis import RedisServer, start_redis  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,15 @@ def postgres_server() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session")
 def postgres_url(postgres_server: PostgresServer) -> str:
     return postgres_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = start_redis()
+    try:
+        yield server
+    finally:
+        server.remove()
 
 
 @pytest.fixture

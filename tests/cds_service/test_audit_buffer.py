@@ -1,7 +1,9 @@
-"""cds_service.audit_buffer: card audit queued in memory and written in batches, on real databases.
+"""cds_service.audit_buffer: card audit spooled on local disk and written in batches, on real databases.
 
 Timing is never asserted precisely: a write that should happen "soon" is waited for with a bounded
-poll, and a write that must *not* happen yet is made impossible by a flush interval of minutes.
+poll, and a write that must *not* happen yet is made impossible by a flush interval of minutes. A
+database "outage" is a writer that raises the driver's OperationalError before reaching the real
+store (tests/integration/test_cluster.py stops a real PostgreSQL for 10 s).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from cds_service import audit_spool
 from cds_service.audit_buffer import BufferedAudit, close_all
 from cds_service.cards import Card, Coding, Indicator, Source
 from cds_service.config import load_config
@@ -57,12 +60,18 @@ def store(tmp_path: Path) -> Store:
 
 
 @pytest.fixture
-def buffers() -> Iterator[Buffers]:
-    """Make buffers that are closed (thread stopped) when the test ends."""
+def spool_dir(tmp_path: Path) -> Path:
+    return tmp_path / "audit-spool"
+
+
+@pytest.fixture
+def buffers(spool_dir: Path) -> Iterator[Buffers]:
+    """Make buffers (spooling in ``spool_dir`` unless told otherwise) closed when the test ends."""
     made: list[BufferedAudit] = []
 
     def make(writer: Any, **kwargs: Any) -> BufferedAudit:
         kwargs.setdefault("flush_interval", NEVER)
+        kwargs.setdefault("spool_dir", spool_dir)
         buffer = BufferedAudit(writer, **kwargs)
         made.append(buffer)
         return buffer
@@ -97,7 +106,7 @@ def card(rule: str = "rule-a") -> Card:
     )
 
 
-def call(*cards: Card, patient: str | None = "patient-123") -> CallRecord:
+def call(*cards: Card, patient: str | None = "patient-123", issuer: str | None = None) -> CallRecord:
     return CallRecord(
         service_id="svc",
         hook="patient-view",
@@ -105,6 +114,8 @@ def call(*cards: Card, patient: str | None = "patient-123") -> CallRecord:
         patient_id=patient,
         at=NOW,
         cards=[IssuedCard(c, True) for c in (cards or (card(), card("rule-b")))],
+        issuer=issuer,
+        tenant="t1" if issuer else None,
     )
 
 
@@ -123,8 +134,13 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.02)
 
 
+def spooled_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.jsonl"))
+
+
 class Spy:
-    """A writer that counts batches and fails on demand, in front of a real store."""
+    """A writer in front of a real store that counts batches (in calls) and fails on demand, the
+    way a database outage does (the driver's OperationalError)."""
 
     def __init__(self, store: Store, failures: int = 0, message: str = "") -> None:
         self.store = store
@@ -133,17 +149,20 @@ class Spy:
         self.batches: list[int] = []
         self.attempts = 0
 
-    def record_calls(self, records: Sequence[CallRecord]) -> None:
+    def audit_rows(self, record: CallRecord) -> list[dict[str, Any]]:
+        return self.store.audit_rows(record)
+
+    def write_audit_rows(self, rows: Sequence[dict[str, Any]]) -> None:
         self.attempts += 1
         if self.failures:
             self.failures -= 1
             raise sa.exc.OperationalError("INSERT ...", {"patient": self.message}, Exception(self.message))
-        self.store.record_calls(records)
-        self.batches.append(len(records))
+        self.store.write_audit_rows(rows)
+        self.batches.append(len({(r["hook_instance"]) for r in rows}))
 
 
 class TestBatching:
-    def test_queued_calls_are_one_transaction(self, db_url: str, buffers: Buffers) -> None:
+    def test_spooled_calls_are_one_transaction(self, db_url: str, buffers: Buffers) -> None:
         store = Store(db_url, salt=SALT)
         spy = Spy(store)
         buffer = buffers(spy)
@@ -169,16 +188,22 @@ class TestBatching:
         buffer.flush()
         assert sorted(r["card_uuid"] for r in store.issued()) == sorted(uuids(record))
 
-    def test_rows_carry_the_salted_patient_hash_not_the_id(
-        self, store: Store, buffers: Buffers
+    def test_rows_carry_the_salted_patient_hash_and_the_client_not_the_id(
+        self, store: Store, buffers: Buffers, spool_dir: Path
     ) -> None:
         buffer = buffers(store)
-        buffer.record_call(call(card(), patient="patient-123"))
+        buffer.record_call(call(card(), patient="patient-123", issuer="https://ehr.example.org"))
         buffer.record_call(call(card(), patient=None))
+        on_disk = b"".join(p.read_bytes() for p in spooled_files(spool_dir))
+        assert on_disk.count(b"\n") == 2 and b"patient-123" not in on_disk, "hashed before it is spooled"
         buffer.flush()
         expected = hmac.new(SALT, b"patient-123", hashlib.sha256).hexdigest()
-        assert sorted((r["patient_hash"] or "") for r in store.issued()) == ["", expected]
-        assert "patient-123" not in repr(store.issued())
+        rows = store.issued()
+        assert sorted((r["patient_hash"] or "") for r in rows) == ["", expected]
+        assert sorted((r["issuer"] or "", r["tenant"] or "") for r in rows) == [
+            ("", ""), ("https://ehr.example.org", "t1")]
+        assert "patient-123" not in repr(rows)
+        assert spooled_files(spool_dir) == [], "a written segment is deleted"
 
     def test_written_after_the_interval_without_a_flush(
         self, store: Store, buffers: Buffers
@@ -202,7 +227,6 @@ class TestBatching:
         wait_until(lambda: written(store) == uuids(*records), "the max_batch flush")
         assert spy.batches == [10]
 
-
     def test_concurrent_callers_lose_nothing(self, store: Store, buffers: Buffers) -> None:
         spy = Spy(store)
         buffer = buffers(spy, flush_interval=0.005, max_batch=25)
@@ -221,9 +245,122 @@ class TestBatching:
         assert written(store) == uuids(*records)
         assert sum(spy.batches) == buffer.written == 800 and len(spy.batches) > 1
 
+    def test_cards_not_yet_written_are_found_by_owner(self, store: Store, buffers: Buffers) -> None:
+        buffer = buffers(store)
+        record = call(issuer="https://ehr.example.org")
+        buffer.record_call(record)
+        owners = buffer.card_owners(uuids(record) | {"made-up"})
+        assert set(owners) == uuids(record)
+        assert {(o.service_id, o.issuer, o.tenant) for o in owners.values()} == {
+            ("svc", "https://ehr.example.org", "t1")}
+        buffer.flush()
+        assert buffer.card_owners(uuids(record)) == {}, "written cards are the database's to answer"
+        assert set(store.card_owners(uuids(record))) == uuids(record)
+
+
+    def test_the_pending_card_index_is_bounded(
+        self, store: Store, buffers: Buffers, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A long outage spools calls on disk, not their card ids in memory: beyond the bound, cards
+        are found by the database once written (feedback waits or says "retry later")."""
+        from cds_service import audit_buffer
+
+        monkeypatch.setattr(audit_buffer, "PENDING_INDEX_MAX", 2)
+        buffer = buffers(store)
+        first, second = call(), call()  # two cards each
+        buffer.record_call(first)
+        buffer.record_call(second)
+        assert set(buffer.card_owners(uuids(first, second))) == uuids(first)
+        assert buffer.spool.current is not None and set(buffer.spool.current.card_uuids) == uuids(first)
+        assert buffer.flush(timeout=WAIT_S) and written(store) == uuids(first, second)
+
+
+class TestDatabaseOutage:
+    def test_calls_during_an_outage_are_spooled_and_written_when_it_ends(
+        self, store: Store, buffers: Buffers, spool_dir: Path, audit_log: pytest.LogCaptureFixture
+    ) -> None:
+        spy = Spy(store, failures=10**6, message="patient-123 in the driver's message")
+        lost: list[tuple[str, int]] = []
+        spooled: list[tuple[int, int]] = []
+        buffer = buffers(spy, flush_interval=0.01, retry_delays=(0.01, 0.05),
+                         on_lost=lambda r, n: lost.append((r, n)), on_spool=lambda c, b, ok: spooled.append((c, b)))
+        records = [call() for _ in range(300)]
+        for record in records[:150]:
+            buffer.record_call(record)
+        wait_until(lambda: spy.attempts >= 5, "several failed attempts")
+        for record in records[150:]:  # the outage goes on: calls keep being answered and spooled
+            buffer.record_call(record)
+        readiness = buffer.readiness()
+        assert readiness["ok"] is False and readiness["error"] == "OperationalError"
+        assert readiness["queued"] == 300 and readiness["spool_bytes"] > 0
+        assert written(store) == set() and spooled_files(spool_dir)
+        assert spooled and spooled[-1][0] > 0, "the spool is metered while it grows"
+        spy.failures = 0  # the database is back
+        wait_until(lambda: written(store) == uuids(*records), "the spool drained")
+        assert lost == [] and (buffer.failed, buffer.dropped) == (0, 0)
+        wait_until(lambda: buffer.readiness()["ok"] and spooled_files(spool_dir) == [], "the spool emptied")
+        assert spooled[-1] == (0, 0)
+        failures = [r for r in audit_log.records if r.message.startswith("audit flush failed")]
+        assert len(failures) == 1, "one warning per outage, not one per retry"
+        assert failures[0].__dict__["error"] == "OperationalError" and failures[0].exc_info is None
+        assert "patient-123" not in audit_log.text
+        assert any(r.message.startswith("audit database available again") for r in audit_log.records)
+
+    def test_a_failed_flush_retries_until_its_timeout_and_keeps_the_calls(
+        self, store: Store, buffers: Buffers
+    ) -> None:
+        spy = Spy(store, failures=2)
+        buffer = buffers(spy, retry_delays=(0.01,))
+        record = call()
+        buffer.record_call(record)
+        assert buffer.flush(timeout=WAIT_S)
+        assert spy.attempts == 3 and written(store) == uuids(record)
+        spy.failures = 10**6
+        kept = call()
+        buffer.record_call(kept)
+        assert buffer.flush(timeout=0.2) is False
+        assert buffer.queued() == 1 and buffer.failed == 0
+        spy.failures = 0
+        assert buffer.flush(timeout=WAIT_S) and written(store) == uuids(record, kept)
+
+    def test_close_during_an_outage_leaves_the_spool_for_the_next_process(
+        self, store: Store, buffers: Buffers, spool_dir: Path
+    ) -> None:
+        spy = Spy(store, failures=10**6)
+        first = buffers(spy, retry_delays=(0.01,))
+        records = [call() for _ in range(5)]
+        for record in records:
+            first.record_call(record)
+        assert first.close(timeout=0.2) is False
+        assert len(spooled_files(spool_dir)) == 1 and written(store) == set()
+        successor = buffers(store, flush_interval=0.01)  # the next worker, the database back
+        successor.start()
+        wait_until(lambda: written(store) == uuids(*records), "the successor adopting the spool")
+        wait_until(lambda: spooled_files(spool_dir) == [], "the adopted segment deleted")
+
+    def test_rows_the_database_refuses_for_good_are_counted_not_retried_forever(
+        self, store: Store, buffers: Buffers
+    ) -> None:
+        class Picky:
+            def audit_rows(self, record: CallRecord) -> list[dict[str, Any]]:
+                return store.audit_rows(record)
+
+            def write_audit_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+                if any(r["rule_id"] == "poison" for r in rows):
+                    raise sa.exc.DataError("INSERT ...", {}, Exception("value too long"))
+                store.write_audit_rows(rows)
+
+        lost: list[tuple[str, int]] = []
+        buffer = buffers(Picky(), on_lost=lambda r, n: lost.append((r, n)))
+        good, bad = call(card("fine")), call(card("poison"))
+        buffer.record_call(good)
+        buffer.record_call(bad)
+        assert buffer.flush(timeout=WAIT_S)
+        assert written(store) == uuids(good) and buffer.failed == 1 and lost == [("write_failed", 1)]
+
 
 class TestLimits:
-    def test_a_full_queue_drops_new_calls_and_counts_them(
+    def test_a_full_spool_drops_new_calls_and_counts_them(
         self, store: Store, buffers: Buffers, audit_log: pytest.LogCaptureFixture
     ) -> None:
         buffer = buffers(store, queue_max=3)
@@ -236,57 +373,27 @@ class TestLimits:
         assert warnings[0].__dict__["count"] == 1
         buffer.flush()
         assert written(store) == uuids(*records[:3]), "the oldest calls are kept, the new ones dropped"
-        assert buffer.readiness() == {"ok": True, "queued": 0, "written": 3, "dropped": 5, "failed": 0}
+        assert buffer.readiness() == {"ok": True, "queued": 0, "spool_bytes": 0, "written": 3, "dropped": 5,
+                                      "failed": 0}
 
-    def test_a_failed_write_is_retried(
-        self, store: Store, buffers: Buffers, audit_log: pytest.LogCaptureFixture
+    def test_a_disk_that_refuses_the_spool_loses_the_call_and_says_so(
+        self, store: Store, buffers: Buffers, monkeypatch: pytest.MonkeyPatch,
+        audit_log: pytest.LogCaptureFixture,
     ) -> None:
-        spy = Spy(store, failures=2, message="patient-123 in the driver's message")
-        buffer = buffers(spy, retry_delays=(0.01, 0.01, 0.01))
-        record = call()
-        buffer.record_call(record)
-        assert buffer.flush(timeout=WAIT_S)
-        assert spy.attempts == 3 and written(store) == uuids(record)
-        assert (buffer.written, buffer.failed) == (1, 0)
-        failures = [r for r in audit_log.records if r.message == "audit flush failed"]
-        assert len(failures) == 2 and all(r.levelno == logging.WARNING for r in failures)
-        assert failures[0].__dict__["error"] == "OperationalError"
-        assert "patient-123" not in audit_log.text and all(r.exc_info is None for r in failures)
+        lost: list[tuple[str, int]] = []
+        buffer = buffers(store, on_lost=lambda r, n: lost.append((r, n)))
+        kept = call()
+        buffer.record_call(kept)
 
-    def test_a_batch_that_keeps_failing_is_dropped_and_counted(
-        self, store: Store, buffers: Buffers, audit_log: pytest.LogCaptureFixture
-    ) -> None:
-        spy = Spy(store, failures=100, message="patient-123")
-        buffer = buffers(spy, max_batch=2, retry_delays=(0.01, 0.01))
-        lost = [call(), call()]
-        for record in lost:  # the second one completes a batch: the thread writes it
-            buffer.record_call(record)  # the caller never sees the failure
-        wait_until(lambda: buffer.failed == 2, "giving up on the batch")
-        assert spy.attempts == 3 and written(store) == set()
-        levels = [r.levelname for r in audit_log.records if r.message == "audit flush failed"]
-        assert levels == ["WARNING", "WARNING", "ERROR"]
-        assert "patient-123" not in audit_log.text
-        spy.failures = 0  # the database is back: the same thread writes the next batch
-        kept = [call(), call()]
-        for record in kept:
-            buffer.record_call(record)
-        wait_until(lambda: written(store) == uuids(*kept), "the next batch")
-        assert (buffer.written, buffer.failed) == (2, 2)
+        def full_disk(fd: int, data: bytes) -> int:
+            raise OSError(28, "No space left on device")
 
-    def test_lost_calls_are_reported_with_their_reason(self, store: Store, buffers: Buffers) -> None:
-        reports: list[tuple[str, int]] = []
-        spy = Spy(store, failures=100)
-        full = buffers(store, queue_max=1, on_lost=lambda reason, n: reports.append((reason, n)))
-        for _ in range(3):
-            full.record_call(call())
-        assert reports == [("queue_full", 1), ("queue_full", 1)]
-        reports.clear()
-        failing = buffers(spy, max_batch=2, retry_delays=(0.01,),
-                          on_lost=lambda reason, n: reports.append((reason, n)))
-        failing.record_call(call())
-        failing.record_call(call())
-        wait_until(lambda: failing.failed == 2, "giving up on the batch")
-        assert reports == [("write_failed", 2)]
+        monkeypatch.setattr(audit_spool.os, "write", full_disk)
+        buffer.record_call(call())  # the caller never sees it
+        monkeypatch.undo()
+        assert lost == [("write_failed", 1)] and buffer.failed == 1
+        assert any(r.message.startswith("audit spool write failed") for r in audit_log.records)
+        assert buffer.flush(timeout=WAIT_S) and written(store) == uuids(kept)
 
     def test_a_broken_loss_hook_breaks_nothing(
         self, store: Store, buffers: Buffers, audit_log: pytest.LogCaptureFixture
@@ -306,23 +413,34 @@ class TestLimits:
         release = threading.Event()
 
         class Stuck:
-            def record_calls(self, records: Sequence[CallRecord]) -> None:
+            def audit_rows(self, record: CallRecord) -> list[dict[str, Any]]:
+                return store.audit_rows(record)
+
+            def write_audit_rows(self, rows: Sequence[dict[str, Any]]) -> None:
                 release.wait(WAIT_S)
-                store.record_calls(records)
+                store.write_audit_rows(rows)
 
         buffer = buffers(Stuck(), max_batch=1)
         buffer.record_call(call())  # the thread takes it and hangs in the write
-        wait_until(lambda: buffer.queued() == 0, "the thread taking the batch")
+        wait_until(lambda: buffer.spool.current is None, "the thread taking the batch")
         started = time.monotonic()
         assert buffer.flush(timeout=0.1) is False
         assert time.monotonic() - started < WAIT_S
         release.set()
+        buffer.record_call(call())
         assert buffer.flush(timeout=WAIT_S) is True
-        assert len(written(store)) == 2
+        assert len(written(store)) == 4
+
+
+def _record_then_die(store_url: str, spool: str, records: list[CallRecord]) -> None:  # in a child
+    buffer = BufferedAudit(Store(store_url, salt=SALT), spool_dir=spool, flush_interval=NEVER)
+    for record in records:
+        buffer.record_call(record)
+    os.kill(os.getpid(), 9)  # SIGKILL: no flush, no atexit, no worker_exit hook
 
 
 class TestLifecycle:
-    def test_close_writes_what_is_queued_and_stops_the_thread(
+    def test_close_writes_what_is_spooled_and_stops_the_thread(
         self, store: Store, buffers: Buffers
     ) -> None:
         buffer = buffers(store)
@@ -337,20 +455,73 @@ class TestLifecycle:
         buffer.record_call(late)
         assert written(store) == uuids(queued, late)
 
+    def test_a_killed_process_loses_nothing_its_successor_writes_its_spool(
+        self, tmp_path: Path, spool_dir: Path
+    ) -> None:
+        import multiprocessing
+
+        url = f"sqlite:///{tmp_path}/killed.db"
+        store = Store(url, salt=SALT)
+        records = [call() for _ in range(20)]
+        child = multiprocessing.get_context("fork").Process(
+            target=_record_then_die, args=(url, str(spool_dir), records))
+        child.start()
+        child.join(timeout=WAIT_S)
+        assert child.exitcode == -9 and written(store) == set()
+        assert len(spooled_files(spool_dir)) == 1
+        successor = BufferedAudit(store, spool_dir=spool_dir, flush_interval=0.01)
+        try:
+            successor.start()  # what gunicorn's post_worker_init does in a new worker
+            wait_until(lambda: written(store) == uuids(*records), "the orphaned spool written")
+            wait_until(lambda: spooled_files(spool_dir) == [], "the orphan deleted")
+        finally:
+            successor.close(timeout=5)
+
+    def test_a_live_process_keeps_its_segments(self, store: Store, buffers: Buffers, spool_dir: Path) -> None:
+        owner = buffers(store)
+        records = [call(), call()]
+        for record in records:
+            owner.record_call(record)
+        other = buffers(store, flush_interval=0.01)
+        other.start()
+        time.sleep(0.2)
+        assert written(store) == set() and other.spool.sealed == [], "a locked segment is never adopted"
+        assert owner.flush(timeout=WAIT_S) and written(store) == uuids(*records)
+
+    def test_a_torn_last_line_is_counted_the_rest_is_written(
+        self, tmp_path: Path, store: Store, buffers: Buffers, spool_dir: Path
+    ) -> None:
+        import multiprocessing
+
+        records = [call(), call()]
+        child = multiprocessing.get_context("fork").Process(
+            target=_record_then_die, args=(f"sqlite:///{tmp_path}/igcds.db", str(spool_dir), records))
+        child.start()
+        child.join(timeout=WAIT_S)
+        (path,) = spooled_files(spool_dir)
+        with open(path, "ab") as handle:  # as if it had died in the middle of writing a third line
+            handle.write(b'[{"card_uuid": "half')
+        lost: list[tuple[str, int]] = []
+        successor = buffers(store, flush_interval=0.01, on_lost=lambda r, n: lost.append((r, n)))
+        successor.start()
+        wait_until(lambda: written(store) == uuids(*records), "the whole lines written")
+        wait_until(lambda: lost == [("write_failed", 1)], "the torn line counted")
+
     def test_close_all_flushes_every_buffer_of_the_process(self, tmp_path: Path) -> None:
         stores = [Store(f"sqlite:///{tmp_path}/{i}.db", salt=SALT) for i in range(2)]
-        buffers = [BufferedAudit(s, flush_interval=NEVER) for s in stores]
+        buffers = [BufferedAudit(s, spool_dir=tmp_path / f"spool-{i}", flush_interval=NEVER)
+                   for i, s in enumerate(stores)]
         records = [call(), call()]
         for buffer, record in zip(buffers, records, strict=True):
             buffer.record_call(record)
         close_all(timeout=WAIT_S)
         assert [written(s) for s in stores] == [uuids(r) for r in records]
 
-    def test_a_forked_child_gets_its_own_queue_and_thread(self, tmp_path: Path) -> None:
+    def test_a_forked_child_gets_its_own_spool_and_thread(self, tmp_path: Path) -> None:
         store = Store(f"sqlite:///{tmp_path}/f.db", salt=SALT)
-        buffer = BufferedAudit(store, flush_interval=NEVER)
+        buffer = BufferedAudit(store, spool_dir=tmp_path / "spool", flush_interval=NEVER)
         in_parent = call(card("parent"))
-        buffer.record_call(in_parent)  # queued in the parent (and its thread started) at fork time
+        buffer.record_call(in_parent)  # spooled in the parent (and its thread started) at fork time
         parent_thread = buffer._thread
         assert buffer.queued() == 1 and parent_thread is not None
         in_child = call(card("child"))
@@ -358,37 +529,39 @@ class TestLifecycle:
         if pid == 0:
             code = 1
             try:
-                fresh = buffer.queued() == 0 and buffer._thread is None
-                buffer.flush_interval = 0.02
-                buffer.record_call(in_child)
-                child_thread = buffer._thread
+                inherited = buffer.queued() == 0 and buffer._thread is None and buffer._inherited
+                child_buffer = BufferedAudit(store, spool_dir=tmp_path / "spool", flush_interval=0.02)
+                child_buffer.record_call(in_child)
                 deadline = time.monotonic() + WAIT_S  # written by the child's own thread, no flush()
                 while written(store) != uuids(in_child) and time.monotonic() < deadline:
                     time.sleep(0.02)
-                if fresh and child_thread not in (None, parent_thread) and written(store) == uuids(in_child):
+                if inherited and written(store) == uuids(in_child):
                     code = 0
             finally:
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
-        assert written(store) == uuids(in_child), "the child never writes the parent's queue"
+        assert written(store) == uuids(in_child), "the child never writes (nor adopts) the parent's spool"
         assert buffer._thread is parent_thread and buffer.queued() == 1
         buffer.close(timeout=WAIT_S)
         assert written(store) == uuids(in_parent, in_child)
 
-    def test_rejects_a_zero_interval(self, store: Store) -> None:
+    def test_rejects_a_zero_interval(self, store: Store, spool_dir: Path) -> None:
         with pytest.raises(ValueError, match="flush_interval"):
-            BufferedAudit(store, flush_interval=0)
+            BufferedAudit(store, spool_dir=spool_dir, flush_interval=0)
 
 
 class TestConfiguration:
     """The keys themselves (defaults, environment, errors naming the key) are in test_config.py."""
 
-    def test_from_config(self, store: Store) -> None:
+    def test_from_config(self, store: Store, tmp_path: Path) -> None:
         storage = {"audit_flush_ms": 50, "audit_queue_max": 7}
-        config = load_config(None, environ={}, overrides={"storage": storage})
+        config = load_config(None, environ={}, overrides={"storage": storage, "server": {"data_dir": str(tmp_path)}})
         buffer = BufferedAudit.from_config(store, config)
         assert (buffer.flush_interval, buffer.queue_max) == (0.05, 7)
+        assert buffer.spool_dir == tmp_path / "audit-spool"
+        elsewhere = load_config(None, environ={}, overrides={"storage": {"audit_spool_dir": str(tmp_path / "s")}})
+        assert BufferedAudit.from_config(store, elsewhere).spool_dir == tmp_path / "s"
 
 
 @pytest.fixture
@@ -435,7 +608,7 @@ class TestApplication:
         cards = self.post(app, cds_request("ig-patient-view", "higm-xl-adult"))
         assert written(audit) >= cards
 
-    def test_default_queues_and_reports_the_queue(
+    def test_default_spools_and_reports_the_spool(
         self, tmp_path: Path, cds_request: Callable[[str, str], dict[str, Any]]
     ) -> None:
         app = self.app(tmp_path, audit_flush_ms=600_000)
@@ -444,6 +617,7 @@ class TestApplication:
             assert isinstance(audit, BufferedAudit) and audit.flush_interval == 600
             cards = self.post(app, cds_request("ig-patient-view", "higm-xl-adult"))
             assert app.test_client().get("/readyz").get_json()["checks"]["audit"]["queued"] == 1
+            assert list((tmp_path / "audit-spool").glob("*.jsonl")), "spooled in <data_dir>/audit-spool"
             assert audit.flush(timeout=WAIT_S)
             assert written(audit.writer) >= cards  # type: ignore[arg-type]
             assert audit.on_lost is not None, "losses must reach the metrics"

@@ -578,10 +578,14 @@ def test_key_for_refuses_mismatched_algorithms():
 
 
 def test_unreachable_replay_store_fails_closed_and_makes_the_service_not_ready(tmp_path):
+    from cds_service.errors import ReplayStoreUnavailable
     from cds_service.replay import RedisReplayStore
 
     authn = Authenticator(make_config(tmp_path), replay=RedisReplayStore("redis://127.0.0.1:1/0"))
-    assert "replay store unavailable" in refused(authn, mint(ES, iss=ISS, aud=AUD))
+    with pytest.raises(ReplayStoreUnavailable) as info:  # 503 + Retry-After: refused, never accepted
+        authn.verify(mint(ES, iss=ISS, aud=AUD), AUD)
+    assert info.value.status_code == 503 and info.value.retry_after_s > 0
+    assert "127.0.0.1" not in info.value.message
     status = authn.readiness()
     assert status["ok"] is False and status["replay_store"] == "redis" and "127.0.0.1" not in str(status)
 

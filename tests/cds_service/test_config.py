@@ -36,7 +36,8 @@ def test_embedded_defaults_are_safe():
     assert config.server.max_body_bytes == 1_048_576
     assert config.auth.algorithms == ("ES384", "RS384")
     assert config.dev is False and config.clients == ()
-    assert (config.storage.audit_flush_ms, config.storage.audit_queue_max) == (200, 10_000)
+    assert (config.storage.audit_flush_ms, config.storage.audit_queue_max) == (200, 100_000)
+    assert config.storage.audit_spool_dir == "" and config.server.behind_proxy is False
     assert config.section("policy") == AppPolicy()
 
 

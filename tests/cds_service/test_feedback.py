@@ -10,10 +10,15 @@ import orjson
 import pytest
 
 from cds_service import Registry, ServiceDefinition, create_app
+from cds_service.auth import AuthContext
 from cds_service.config import load_config
 from cds_service.feedback import (
     FeedbackHandler,
+    IssuedCards,
+    StorageUnavailable,
+    UnknownCard,
     canonical_timestamp,
+    card_wait_s,
     feedback_errors,
     feedback_key,
     parse_timestamp,
@@ -212,3 +217,192 @@ class TestEndpoint:
         assert response.status_code == 503
         assert response.get_json()["error"] == "storage-unavailable"
         assert "secret" not in response.get_data(as_text=True)
+
+    def test_storage_failure_says_when_to_retry(self, tmp_path: Path) -> None:
+        class BrokenStore:
+            def save_feedback(self, *args: Any) -> tuple[int, int]:
+                raise OSError("database is restarting")
+
+        config = load_config(overrides={"dev": True, "server": {"data_dir": str(tmp_path)}}, environ={})
+        app = create_app(config, REGISTRY, feedback=FeedbackHandler(REGISTRY, BrokenStore()))  # type: ignore[arg-type]
+        response = post(app.test_client(), {"feedback": [item()]})
+        assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
+
+
+# Binding: feedback only from the client the card was issued to ------------------------------------
+
+EHR_A = AuthContext(issuer="https://ehr-a.example.org", tenant="hospital-a")
+EHR_A_OTHER_TENANT = AuthContext(issuer="https://ehr-a.example.org", tenant="hospital-b")
+EHR_B = AuthContext(issuer="https://ehr-b.example.org")
+DEV = AuthContext()
+
+
+def issue(writer: Any, auth: AuthContext, *, service: str = "toy") -> str:
+    """One card issued to ``auth`` by ``service``, recorded through ``writer`` (a store or a buffer)."""
+    from cds_service.cards import Card, Coding, Indicator, Source
+    from cds_service.extensions import CallRecord, IssuedCard
+
+    card = Card(summary="x", indicator=Indicator.INFO, source=Source("t", topic=Coding("https://r", "r", "r")))
+    writer.record_call(CallRecord(service_id=service, hook="patient-view", hook_instance="h", patient_id="p",
+                                  at=datetime.now(UTC), cards=[IssuedCard(card, True)],
+                                  issuer=auth.issuer, tenant=auth.tenant))
+    return card.uuid
+
+
+class TestBinding:
+    @pytest.fixture
+    def metrics(self) -> Any:
+        from cds_service.metrics import PrometheusMetrics
+
+        return PrometheusMetrics("igcds", services=["toy"])
+
+    def handler(self, store: Store, metrics: Any, pending: Any = None, wait_s: float = 0.0) -> FeedbackHandler:
+        return FeedbackHandler(REGISTRY, store, metrics, cards=IssuedCards(store, pending, wait_s=wait_s))
+
+    def refused(self, exposition: bytes, reason: str) -> float:
+        for line in exposition.decode().splitlines():
+            if line.startswith("igcds_feedback_refused_items_total{") and f'reason="{reason}"' in line:
+                return float(line.rsplit(" ", 1)[1])
+        raise AssertionError(f"no refused-items series for {reason}")
+
+    def test_the_client_that_got_the_card_is_heard_and_recorded(self, store: Store, metrics: Any) -> None:
+        card = issue(store, EHR_A)
+        answer = self.handler(store, metrics).handle("toy", {"feedback": [item(card=card)]}, EHR_A)
+        assert answer == {"stored": 1, "duplicates": 0}
+        (row,) = store.feedback_rows()
+        assert (row["issuer"], row["tenant"]) == (EHR_A.issuer, EHR_A.tenant)
+
+    @pytest.mark.parametrize("sender", [EHR_B, EHR_A_OTHER_TENANT, DEV], ids=["other-issuer", "other-tenant", "dev"])
+    def test_another_client_is_refused_and_counted(self, store: Store, metrics: Any, sender: AuthContext) -> None:
+        card = issue(store, EHR_A)
+        with pytest.raises(UnknownCard) as info:
+            self.handler(store, metrics).handle("toy", {"feedback": [item(card=card)]}, sender)
+        assert info.value.status_code == 422 and "feedback[0].card" in info.value.message
+        assert store.feedback_rows() == []
+        assert self.refused(metrics.exposition()[0], "other_client") == 1.0
+
+    def test_a_made_up_card_is_refused_like_another_clients(self, store: Store, metrics: Any) -> None:
+        mine = issue(store, EHR_A)
+        body = {"feedback": [item(card=mine), item(card="made-up-card-id")]}
+        with pytest.raises(UnknownCard) as info:  # the whole body: nothing stored
+            self.handler(store, metrics).handle("toy", body, EHR_A)
+        assert "feedback[1].card" in info.value.message and store.feedback_rows() == []
+        assert self.refused(metrics.exposition()[0], "unknown_card") == 1.0
+        foreign = issue(store, EHR_B)
+        with pytest.raises(UnknownCard) as other:
+            self.handler(store, metrics).handle("toy", {"feedback": [item(card=foreign)]}, EHR_A)
+        assert other.value.message.replace("[0]", "[1]") == info.value.message, "no oracle: the same answer"
+
+    def test_a_card_of_another_service_is_unknown_here(self, store: Store, metrics: Any) -> None:
+        card = issue(store, EHR_A, service="other-service")
+        with pytest.raises(UnknownCard):
+            self.handler(store, metrics).handle("toy", {"feedback": [item(card=card)]}, EHR_A)
+
+    def test_dev_mode_cards_take_dev_mode_feedback(self, store: Store, metrics: Any) -> None:
+        card = issue(store, DEV)
+        assert self.handler(store, metrics).handle("toy", {"feedback": [item(card=card)]}, DEV)["stored"] == 1
+
+    def test_refused_over_http_with_a_clear_json_error(self, store: Store, metrics: Any, tmp_path: Path) -> None:
+        config = load_config(overrides={"dev": True, "server": {"data_dir": str(tmp_path)}}, environ={})
+        app = create_app(config, REGISTRY, feedback=self.handler(store, metrics))
+        response = post(app.test_client(), {"feedback": [item(card="never-issued")]})
+        assert response.status_code == 422
+        body = response.get_json()
+        assert body["error"] == "unknown-card" and "never-issued" not in body["message"] and body["requestId"]
+
+    def test_feedback_before_the_cards_batch_is_written_same_worker(
+        self, store: Store, metrics: Any, tmp_path: Path
+    ) -> None:
+        """The card's row is still in this worker's audit spool (a batch every 10 minutes here)."""
+        from cds_service.audit_buffer import BufferedAudit
+
+        buffer = BufferedAudit(store, spool_dir=tmp_path / "spool", flush_interval=600)
+        try:
+            card = issue(buffer, EHR_A)
+            assert store.card_owners([card]) == {}, "not in the database yet"
+            handler = self.handler(store, metrics, pending=buffer)
+            assert handler.handle("toy", {"feedback": [item(card=card)]}, EHR_A)["stored"] == 1
+            with pytest.raises(UnknownCard):  # the spool knows whose card it is too
+                handler.handle("toy", {"feedback": [item(card=card, outcomeTimestamp="2025-03-01T12:06:00Z")]},
+                               EHR_B)
+        finally:
+            buffer.close(timeout=5)
+
+    def test_feedback_before_another_workers_batch_is_written_waits_for_it(
+        self, store: Store, metrics: Any
+    ) -> None:
+        """Another worker (a thread here) writes the card 0.3 s after the feedback arrived."""
+        import threading
+        import time
+
+        from cds_service.cards import Card, Coding, Indicator, Source
+        from cds_service.extensions import CallRecord, IssuedCard
+
+        card = Card(summary="x", indicator=Indicator.INFO, source=Source("t", topic=Coding("https://r", "r", "r")))
+        record = CallRecord(service_id="toy", hook="patient-view", hook_instance="h", patient_id="p",
+                            at=datetime.now(UTC), cards=[IssuedCard(card, True)], issuer=EHR_A.issuer,
+                            tenant=EHR_A.tenant)
+        late = threading.Timer(0.3, lambda: store.record_call(record))
+        late.start()
+        started = time.monotonic()
+        answer = self.handler(store, metrics, wait_s=2.0).handle("toy", {"feedback": [item(card=card.uuid)]}, EHR_A)
+        assert answer["stored"] == 1 and 0.25 < time.monotonic() - started < 2.0
+        late.join()
+        started = time.monotonic()
+        with pytest.raises(UnknownCard):  # a card that never comes: refused once the wait is over
+            self.handler(store, metrics, wait_s=0.3).handle("toy", {"feedback": [item(card="never")]}, EHR_A)
+        assert 0.3 <= time.monotonic() - started < 1.5
+
+    def test_the_database_down_during_the_lookup_is_503(self, metrics: Any, tmp_path: Path) -> None:
+        class Down:
+            def card_owners(self, uuids: Any) -> dict[str, Any]:
+                raise OSError("connection refused")
+
+        handler = FeedbackHandler(REGISTRY, Store(f"sqlite:///{tmp_path}/x.db", salt=b"x" * 32), metrics,
+                                  cards=IssuedCards(Down()))
+        with pytest.raises(StorageUnavailable):
+            handler.handle("toy", {"feedback": [item()]}, EHR_A)
+
+    def test_wait_follows_the_flush_interval_and_is_bounded(self) -> None:
+        assert card_wait_s(200) == pytest.approx(0.9)
+        assert card_wait_s(0) == 0.5 and card_wait_s(60_000) == 2.0
+
+    def test_an_unknown_card_while_the_audit_catches_up_is_retry_later(
+        self, store: Store, metrics: Any, tmp_path: Path
+    ) -> None:
+        """After a database outage, the cards spooled meanwhile (by any worker, any instance) reach
+        the database a little later: a card not found then is "retry later" (503), not unknown."""
+        import time
+
+        import sqlalchemy as sa
+
+        from cds_service.audit_buffer import BufferedAudit
+
+        class DatabaseDown:
+            def audit_rows(self, record: Any) -> list[dict[str, Any]]:
+                return store.audit_rows(record)
+
+            def write_audit_rows(self, rows: Any) -> None:
+                raise sa.exc.OperationalError("INSERT", {}, Exception("connection refused"))
+
+        lagging = BufferedAudit(DatabaseDown(), spool_dir=tmp_path / "spool", flush_interval=0.01, retry_delays=(60,))
+        try:
+            issue(lagging, EHR_A)
+            deadline = time.monotonic() + 10
+            while not lagging.catching_up():
+                assert time.monotonic() < deadline, "the failed write was never noticed"
+                time.sleep(0.01)
+            handler = self.handler(store, metrics, pending=lagging)
+            with pytest.raises(StorageUnavailable) as info:
+                handler.handle("toy", {"feedback": [item(card="written-later-perhaps")]}, EHR_A)
+            assert "catching up" in info.value.message and info.value.retry_after_s > 0
+        finally:
+            lagging.close(timeout=0.1)
+        healthy = BufferedAudit(store, spool_dir=tmp_path / "other-spool", flush_interval=0.01)
+        try:
+            assert not healthy.catching_up()
+            with pytest.raises(UnknownCard):
+                self.handler(store, metrics, pending=healthy).handle(
+                    "toy", {"feedback": [item(card="written-later-perhaps")]}, EHR_A)
+        finally:
+            healthy.close(timeout=5)

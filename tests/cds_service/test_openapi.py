@@ -96,6 +96,7 @@ def test_real_responses_match(
 
     path = "/cds-services/{service_id}"
     seen_cards = 0
+    a_card = ""
     for service, scenario in [
         ("ig-patient-view", "higm-xl-adult"),
         ("ig-patient-view", "general-medicine"),
@@ -108,6 +109,8 @@ def test_real_responses_match(
         assert response.status_code == 200, response.text
         check(document, path, "post", response)
         seen_cards += len(response.json()["cards"])
+        if service == "ig-patient-view" and response.json()["cards"]:
+            a_card = response.json()["cards"][0]["uuid"]
     assert seen_cards >= 3, "the responses checked should include real cards"
 
     unavailable = post(
@@ -133,10 +136,14 @@ def test_real_responses_match(
     check(document, path, "post", text)
 
     feedback = "/cds-services/{service_id}/feedback"
-    item = {"card": "c-1", "outcome": "overridden", "outcomeTimestamp": "2025-03-01T12:00:00Z"}
+    item = {"card": a_card, "outcome": "overridden", "outcomeTimestamp": "2025-03-01T12:00:00Z"}
     ok = post(server.url("/cds-services/ig-patient-view/feedback"), json={"feedback": [item]}, timeout=10)
-    assert ok.status_code == 200
+    assert ok.status_code == 200, ok.text
     check(document, feedback, "post", ok)
+    made_up = post(server.url("/cds-services/ig-patient-view/feedback"),
+                   json={"feedback": [{**item, "card": "c-1"}]}, timeout=10)
+    assert made_up.status_code == 422
+    check(document, feedback, "post", made_up)
     too_big = post(
         server.url("/cds-services/ig-patient-view/feedback"),
         data=b"{" + b" " * 2_000_000 + b"}",

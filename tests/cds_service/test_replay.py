@@ -143,45 +143,89 @@ def test_build_replay_store(tmp_path):
     assert "secret" not in repr(build_replay_store("redis://:secret@127.0.0.1:6399/0", tmp_path))
 
 
-class FakeRedis:
-    """The two commands the store uses, with SET NX EX semantics."""
-
-    def __init__(self, clock: Clock) -> None:
-        self.clock, self.data, self.calls = clock, {}, []
-
-    def set(self, key, value, nx=False, ex=None):
-        self.calls.append(("set", key, nx, ex))
-        current = self.data.get(key)
-        if nx and current is not None and current[1] > self.clock.now:
-            return None
-        self.data[key] = (str(value).encode(), self.clock.now + ex)
-        return True
-
-    def get(self, key):
-        current = self.data.get(key)
-        return current[0] if current and current[1] > self.clock.now else None
-
-    def ping(self):
-        return True
+# Redis: the real server of the test session (tests/support/redis.py), never a fake -------------
 
 
-def test_redis_store_uses_set_nx_ex_for_the_tokens_remaining_lifetime(tmp_path):
-    clock = Clock()
-    store = RedisReplayStore("redis://127.0.0.1:6399/0", clock=clock)
-    fake = FakeRedis(clock)
-    store._redis = lambda: fake  # type: ignore[method-assign]
-    assert store.first_use("iss", "j", clock.now + 120).fresh
-    verdict = store.first_use("iss", "j", clock.now + 120)
+@pytest.fixture
+def redis_store(redis_server) -> RedisReplayStore:
+    return RedisReplayStore(redis_server.url)
+
+
+def raw_redis(redis_server):
+    import redis
+
+    return redis.Redis.from_url(redis_server.url, socket_timeout=2)
+
+
+def test_redis_store_sets_nx_ex_for_the_tokens_remaining_lifetime(redis_server, redis_store):
+    jti = f"j-{os.urandom(6).hex()}"
+    assert redis_store.first_use("iss", jti, time.time() + 120).fresh
+    verdict = redis_store.first_use("iss", jti, time.time() + 120)
     assert not verdict.fresh and verdict.first_pid == os.getpid()
-    _, key, nx, ex = fake.calls[0]
-    assert nx is True and 120 <= ex <= 122 and key.startswith("igcds:jti:") and "j" not in key[len("igcds:jti:"):]
-    clock.now += 200
-    assert store.first_use("iss", "j", clock.now + 120).fresh
+    assert redis_store.first_use("other-iss", jti, time.time() + 120).fresh  # jti is unique per issuer
+    client = raw_redis(redis_server)
+    keys = [k.decode() for k in client.keys("igcds:jti:*")]
+    assert keys and all(jti not in k for k in keys)  # only digests, no raw claim values
+    ttls = {client.ttl(k) for k in keys}
+    assert all(118 <= ttl <= 122 for ttl in ttls), ttls
 
 
-def test_redis_store_unreachable_raises_so_the_authenticator_fails_closed(tmp_path):
-    store = RedisReplayStore("redis://127.0.0.1:1/0")
-    with pytest.raises(Exception):  # noqa: B017 - whatever redis raises; the caller refuses the call
-        store.first_use("iss", "j", time.time() + 60)
-    with pytest.raises(Exception):  # noqa: B017
-        store.ping()
+def test_redis_store_forgets_a_jti_when_its_token_expires(redis_store):
+    jti = f"short-{os.urandom(6).hex()}"
+    assert redis_store.first_use("iss", jti, time.time() + 0.2).fresh  # kept 1 s (the minimum)
+    assert not redis_store.first_use("iss", jti, time.time() + 0.2).fresh
+    deadline = time.monotonic() + 5
+    while not redis_store.first_use("iss", jti, time.time() + 0.2).fresh:
+        assert time.monotonic() < deadline, "the key never expired"
+        time.sleep(0.2)
+
+
+def _race_redis(url: str, jtis: list[str], start, out) -> None:  # runs in a child process
+    store = RedisReplayStore(url)
+    start.wait()
+    out.put([(jti, store.first_use("iss", jti, time.time() + 60).fresh) for jti in jtis])
+
+
+def test_redis_store_concurrent_processes_get_exactly_one_first_use_per_jti(redis_server):
+    ctx = multiprocessing.get_context("fork")
+    jtis = [f"proc-{os.urandom(4).hex()}-{i}" for i in range(40)]
+    start, out = ctx.Event(), ctx.Queue()
+    workers = [ctx.Process(target=_race_redis, args=(redis_server.url, jtis, start, out)) for _ in range(4)]
+    for w in workers:
+        w.start()
+    start.set()
+    results = [out.get(timeout=30) for _ in workers]
+    for w in workers:
+        w.join(timeout=10)
+    fresh = [jti for result in results for jti, ok in result if ok]
+    assert sorted(fresh) == sorted(jtis)
+
+
+def _use_inherited_redis(store: RedisReplayStore, jti: str, out) -> None:
+    verdict = store.first_use("iss", jti, time.time() + 60)
+    out.put((verdict.fresh, verdict.first_pid))
+
+
+def test_redis_store_built_before_fork_reconnects_and_names_the_first_worker(redis_store):
+    jti = f"fork-{os.urandom(4).hex()}"
+    assert redis_store.first_use("iss", jti, time.time() + 60).fresh  # connects in the parent
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=_use_inherited_redis, args=(redis_store, jti, out))
+    child.start()
+    assert out.get(timeout=20) == (False, os.getpid())  # the child's own connection, the parent's pid
+    child.join(timeout=10)
+
+
+def test_redis_down_raises_so_the_authenticator_fails_closed_then_recovers(redis_server, redis_store):
+    assert redis_store.first_use("iss", f"before-{os.urandom(4).hex()}", time.time() + 60).fresh
+    redis_server.stop()
+    try:
+        with pytest.raises(Exception):  # noqa: B017 - whatever redis raises; the caller refuses the call
+            redis_store.first_use("iss", "during", time.time() + 60)
+        with pytest.raises(Exception):  # noqa: B017
+            redis_store.ping()
+    finally:
+        redis_server.start()
+    redis_store.ping()  # the same store object reconnects by itself
+    assert redis_store.first_use("iss", f"after-{os.urandom(4).hex()}", time.time() + 60).fresh

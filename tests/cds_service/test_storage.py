@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import hmac
@@ -24,6 +25,8 @@ from cds_service.storage import (
     SALT_FILE,
     SCHEMA_VERSION,
     Store,
+    feedback,
+    issued_cards,
     load_or_create_salt,
     resolve_url,
     schema_version,
@@ -136,6 +139,29 @@ class TestSchema:
         with store.engine.connect() as conn:
             versions = conn.execute(sa.select(schema_version.c.version)).scalars().all()
         assert versions == list(range(1, SCHEMA_VERSION + 1))
+
+    def test_a_version_1_database_gains_the_client_columns(self, db_url: str) -> None:
+        """A database made by the previous igcds (schema 1, cards without issuer or tenant) is
+        migrated in place; its cards stay, unbound (they take feedback from any client)."""
+        old = Store(db_url, salt=SALT, migrate=False)
+        with old.engine.begin() as conn:  # the version 1 tables, as igcds 1 created them
+            for table in (issued_cards, feedback):
+                columns = [sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+                           for c in table.columns if c.name not in ("issuer", "tenant")]
+                sa.Table(table.name, sa.MetaData(), *columns).create(conn)
+            schema_version.create(conn)
+            conn.execute(schema_version.insert().values(version=1, description="v1", applied_at=NOW))
+            conn.execute(sa.text(
+                "INSERT INTO issued_cards (card_uuid, service_id, hook, hook_instance, rule_id, indicator, shown, "
+                "issued_at) VALUES ('old-card', 'svc', 'patient-view', 'h', 'r', 'info', true, :at)"), {"at": NOW})
+        old.dispose()
+        store = Store(db_url, salt=SALT)
+        assert store.schema_version() == SCHEMA_VERSION == 2
+        for table in ("issued_cards", "feedback"):
+            names = {c["name"] for c in sa.inspect(store.engine).get_columns(table)}
+            assert {"issuer", "tenant"} <= names, table
+        owner = store.card_owners(["old-card"])["old-card"]
+        assert (owner.service_id, owner.issuer, owner.tenant) == ("svc", None, None)
 
     def test_refuses_a_newer_schema(self, db_url: str) -> None:
         store = Store(db_url, salt=SALT)
@@ -370,10 +396,11 @@ class TestSalt:
     def test_configured_salt_wins(self, tmp_path: Path) -> None:
         from cds_service.config import load_config
 
+        salt = "configured-salt-of-32-bytes-or-more"
         config = load_config(
             overrides={
                 "server": {"data_dir": str(tmp_path)},
-                "storage": {"url": f"sqlite:///{tmp_path}/c.db", "patient_hash_salt": "configured-salt"},
+                "storage": {"url": f"sqlite:///{tmp_path}/c.db", "patient_hash_salt": salt},
             },
             environ={},
         )
@@ -381,8 +408,36 @@ class TestSalt:
         store.record_call(call([IssuedCard(card("r"), True)], patient="p"))
         assert (
             store.issued()[0]["patient_hash"]
-            == hmac.new(b"configured-salt", b"p", hashlib.sha256).hexdigest()
+            == hmac.new(salt.encode(), b"p", hashlib.sha256).hexdigest()
         )
         assert not (tmp_path / SALT_FILE).exists()
         with sqlite3.connect(tmp_path / "c.db") as raw:  # the raw id is nowhere in the file
             assert not raw.execute("SELECT 1 FROM issued_cards WHERE patient_hash = 'p'").fetchall()
+
+    @pytest.mark.parametrize("salt", ["short", "x" * 31, "é" * 15])
+    def test_a_configured_salt_under_32_bytes_stops_start_up_naming_the_key(self, tmp_path: Path, salt: str) -> None:
+        from cds_service.config import load_config
+
+        with pytest.raises(ConfigError, match=r"storage\.patient_hash_salt: .* too short; use at least 32"):
+            load_config(overrides={"storage": {"patient_hash_salt": salt}}, environ={})
+        with pytest.raises(ConfigError, match="patient_hash_salt"):  # from the environment too
+            load_config(environ={"IGCDS_STORAGE__PATIENT_HASH_SALT": f'"{salt}"'})
+
+    @pytest.mark.postgres
+    def test_postgres_without_a_salt_stops_start_up_naming_the_key(
+        self, tmp_path: Path, postgres_url: str
+    ) -> None:
+        """Two instances sharing one database must hash a patient alike: no per-host salt there."""
+        from cds_service.config import load_config
+
+        config = load_config(overrides={"server": {"data_dir": str(tmp_path)}, "storage": {"url": postgres_url}},
+                             environ={})
+        with pytest.raises(ConfigError, match=r"\[storage\] patient_hash_salt is required with PostgreSQL"):
+            Store.from_config(config)
+        assert not (tmp_path / SALT_FILE).exists(), "no per-host salt is made"
+        shared = config.with_changes(storage=dataclasses.replace(config.storage, patient_hash_salt="s" * 40))
+        hashes = set()
+        for host in ("a", "b"):  # two instances, two data directories, one database
+            other = shared.with_changes(server=dataclasses.replace(shared.server, data_dir=str(tmp_path / host)))
+            hashes.add(Store.from_config(other)._hash_patient("patient-1"))  # type: ignore[misc]
+        assert len(hashes) == 1

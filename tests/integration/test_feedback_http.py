@@ -1,20 +1,24 @@
 """Feedback and card audit through the real server (``igcds serve``, gunicorn, 4 workers).
 
 - 8 concurrent clients post 2,000 feedback items (40 % duplicates) in batches: every distinct item is
-  stored exactly once, on SQLite and on PostgreSQL.
+  stored exactly once, on SQLite and on PostgreSQL. Feedback is only taken on cards the server
+  issued, so the 600 cards are recorded first, straight into the server's database.
 - Bad bodies get a 4xx and store nothing.
 - Silent mode returns no cards and records them (``shown = false``); normal mode returns them.
 - Cards are recorded after the answer, in batches (``[storage] audit_flush_ms``): tests wait for the
   rows (``tests.support.audit``) or stop the server first; a server stopped with SIGTERM has written
-  every card it issued.
+  every card it issued, and one killed with SIGKILL writes them when it starts again (audit spool).
 """
 
 from __future__ import annotations
 
+import os
 import random
 import secrets
+import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,6 +81,22 @@ def make_items(rng: random.Random) -> list[dict[str, Any]]:
     return everything
 
 
+def record_cards(url: str, card_uuids: set[str]) -> None:
+    """Record cards as issued by ``SERVICE`` in dev mode (no issuer), as if the server had issued them."""
+    from datetime import UTC, datetime
+
+    from cds_service.cards import Card, Indicator, Source
+    from cds_service.extensions import CallRecord, IssuedCard
+
+    store = Store(url, salt=b"s" * 32)
+    try:
+        cards = [IssuedCard(Card(summary="x", indicator=Indicator.INFO, source=Source("t"), uuid=uuid), True)
+                 for uuid in sorted(card_uuids)]
+        store.record_calls([CallRecord(SERVICE, "patient-view", "h", None, datetime.now(UTC), cards)])
+    finally:
+        store.dispose()
+
+
 def post_feedback(server: RunningServer, items: list[dict[str, Any]]) -> dict[str, int]:
     with requests.Session() as session:
         stored = duplicates = 0
@@ -97,7 +117,8 @@ def post_feedback(server: RunningServer, items: list[dict[str, Any]]) -> dict[st
 def backend_config(request: pytest.FixtureRequest) -> dict[str, Any]:
     if request.param == "sqlite":
         return {}  # the harness puts a SQLite file in the server's data dir
-    return {"storage": {"url": fresh_postgres_schema(request.getfixturevalue("postgres_server"))}}
+    return {"storage": {"url": fresh_postgres_schema(request.getfixturevalue("postgres_server")),
+                        "patient_hash_salt": "p" * 40}}
 
 
 class store_of:  # noqa: N801 - used like a function
@@ -126,6 +147,7 @@ def test_concurrent_clients_store_each_distinct_item_once(backend_config: dict[s
     assert len(distinct_keys) == DISTINCT and len(items) == TOTAL
     shares = [items[i::CLIENTS] for i in range(CLIENTS)]
     with igcds_server(backend_config, workers=4, threads=4) as server:
+        record_cards(store_of(server, backend_config).url, {item["card"] for item in items})
         with ThreadPoolExecutor(CLIENTS) as pool:
             results = list(pool.map(lambda share: post_feedback(server, share), shares))
         store = store_of(server, backend_config)
@@ -243,3 +265,25 @@ def test_a_server_stopped_with_sigterm_has_written_every_card(
     written = {r["card_uuid"] for r in store_of(server, {}).issued()}
     assert issued == written
     assert "audit flush failed" not in server.log_text()
+
+
+def test_a_server_killed_with_sigkill_writes_its_cards_when_it_starts_again(
+    tmp_path: Path, cds_request: Callable[[str, str], dict[str, Any]]
+) -> None:
+    """A hard kill loses no audit row: the cards wait in the audit spool on local disk, and the next
+    server on the same data directory writes them before any new call."""
+    data_dir = tmp_path / "data"
+    config = {"server": {"data_dir": str(data_dir)}, "storage": {"url": f"sqlite:///{data_dir}/igcds.db",
+                                                                 "audit_flush_ms": 600_000}}
+    with igcds_server(config, workers=2, threads=2) as server:
+        issued: set[str] = set()
+        for _ in range(8):
+            issued |= {c["uuid"] for c in call(server, cds_request(SERVICE, CARD_SCENARIO))["cards"]}
+        os.killpg(server.process.pid, signal.SIGKILL)  # master and workers: no hook runs
+        server.process.wait(timeout=10)
+    assert store_of(server, config).issued() == [], "nothing was written before the kill"
+    assert list((data_dir / "audit-spool").glob("*.jsonl")), "the cards wait on disk"
+    with igcds_server(config, workers=2) as again:
+        rows = wait_for_cards(store_of(again, config).url, issued)
+        assert {r["card_uuid"] for r in rows} == issued
+        assert "audit_spool_adopted" in again.log_text()

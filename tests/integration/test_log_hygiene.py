@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.support.audit import record_issued_card
 from tests.support.igcds_server import igcds_server
 from tests.support.jwt_tokens import bearer, jwks, mint, new_key, unsigned
 from tests.support.log_hygiene import assert_no_secrets, find_secrets
@@ -164,7 +165,8 @@ def exercise(server, listener, secrets: Secrets) -> list[int]:
     broken["context"]["selections"] = [f"MedicationRequest/{secrets.patient('selection-ref')}"]
     post(osel, broken, None, "bad-request-2")
     # Feedback and discovery.
-    post(pv + "/feedback", {"feedback": [{"card": str(uuid.uuid4()), "outcome": "overridden",
+    card = record_issued_card(f"sqlite:///{server.data_dir}/igcds.db", "ig-patient-view", issuer=ISS)
+    post(pv + "/feedback", {"feedback": [{"card": card, "outcome": "overridden",
                                           "overrideReason": {"userComment": "patient pt-hyg-comment-x1y2z3"},
                                           "outcomeTimestamp": "2026-01-02T03:04:05Z"}]}, None, "feedback")
     secrets.add("feedback comment", "pt-hyg-comment-x1y2z3")

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.support.audit import record_issued_card
 from tests.support.igcds_server import igcds_server
 from tests.support.jwt_tokens import bearer, hs256_with_public_key, jwks, mint, new_key, unsigned
 from tests.support.recording_server import recording_server
@@ -91,10 +92,15 @@ def patient_view(patient_id: str = "pt-sec-1", **changes: Any) -> dict:
     return body
 
 
-def feedback_body() -> dict:
-    return {"feedback": [{"card": str(uuid.uuid4()), "outcome": "overridden",
+def feedback_body(card: str | None = None) -> dict:
+    return {"feedback": [{"card": card or str(uuid.uuid4()), "outcome": "overridden",
                           "overrideReason": {"userComment": "not relevant today"},
                           "outcomeTimestamp": "2026-01-02T03:04:05Z"}]}
+
+
+def card_of(server, issuer: str = ISS_A) -> str:
+    """A card the server issued to ``issuer`` (feedback is only taken on those)."""
+    return record_issued_card(f"sqlite:///{server.data_dir}/igcds.db", SERVICE, issuer=issuer)
 
 
 def call(server, path: str, token: str | None = None, *, body: Any = None, headers: dict | None = None):
@@ -102,7 +108,7 @@ def call(server, path: str, token: str | None = None, *, body: Any = None, heade
     if path == "/cds-services" or path == "/rules":
         return requests.get(server.url(path), headers=headers, timeout=10)
     if body is None:
-        body = feedback_body() if path.endswith("/feedback") else patient_view()
+        body = feedback_body(card_of(server)) if path.endswith("/feedback") else patient_view()
     return requests.post(server.url(path), json=body, headers=headers, timeout=10)
 
 
@@ -301,8 +307,55 @@ def test_health_needs_no_token_but_operational_documents_do(server):
         token = mint(A_ES, iss=ISS_A, aud=aud(server, path))
         response = requests.get(server.url(path), headers={"Authorization": f"Bearer {token}"}, timeout=5)
         assert response.status_code == 200, path
-    auth = requests.get(server.url("/readyz"), timeout=5).json()["checks"]["auth"]
-    assert auth == {"ok": True, "dev_mode": False, "clients": 2, "replay_store": "sqlite"}
+
+
+def test_readiness_says_only_its_status_without_a_token(server):
+    """No client count, dev flag, replay store, database backend or audit counters for whoever asks."""
+    response = requests.get(server.url("/readyz"), timeout=5)
+    assert response.status_code == 200 and response.json() == {"status": "ready"}
+    bad = requests.get(server.url("/readyz"), headers=bearer("not-a-jwt"), timeout=5)
+    assert bad.status_code == 401  # a bad token is refused, not ignored
+
+
+def test_readiness_details_need_a_token_for_readyz(server):
+    token = mint(A_ES, iss=ISS_A, aud=aud(server, "/readyz"))
+    details = requests.get(server.url("/readyz"), headers=bearer(token), timeout=5).json()
+    assert details["status"] == "ready" and details["degraded"] == []
+    assert details["checks"]["auth"] == {"ok": True, "dev_mode": False, "clients": 2, "replay_store": "sqlite"}
+    assert details["checks"]["storage"]["backend"] == "sqlite" and "queued" in details["checks"]["audit"]
+
+
+# Feedback is bound to the client that got the card (issue 15 finding 6) --------------------------
+
+FEEDBACK = f"/cds-services/{SERVICE}/feedback"
+
+
+def test_feedback_on_another_clients_card_is_refused(server):
+    cards_of_a = card_of(server, ISS_A)
+    as_b = call(server, FEEDBACK, mint(B_1, iss=ISS_B, aud=aud(server, FEEDBACK)), body=feedback_body(cards_of_a))
+    assert as_b.status_code == 422 and as_b.json()["error"] == "unknown-card", as_b.text
+    as_a = call(server, FEEDBACK, mint(A_ES, iss=ISS_A, aud=aud(server, FEEDBACK)), body=feedback_body(cards_of_a))
+    assert as_a.status_code == 200 and as_a.json() == {"stored": 1, "duplicates": 0}
+
+
+def test_feedback_on_a_made_up_card_is_refused(server):
+    made_up = call(server, FEEDBACK, mint(A_ES, iss=ISS_A, aud=aud(server, FEEDBACK)), body=feedback_body())
+    assert made_up.status_code == 422 and made_up.json()["error"] == "unknown-card"
+
+
+def test_feedback_right_after_the_card_is_taken_whichever_worker_has_it(server, cds_request):
+    """The card's audit row is written up to 0.2 s after the answer, by the worker that issued it;
+    feedback sent at once, on a new connection (either worker), is still taken."""
+    path = f"/cds-services/{SERVICE}"
+    for _ in range(6):
+        body = {k: v for k, v in cds_request(SERVICE, "higm-xl-adult").items() if k != "fhirServer"}
+        issued = call(server, path, mint(A_ES, iss=ISS_A, aud=aud(server, path)), body=body)
+        assert issued.status_code == 200, issued.text
+        cards = issued.json()["cards"]
+        assert cards, "this request should produce a card"
+        feedback = call(server, FEEDBACK, mint(A_ES, iss=ISS_A, aud=aud(server, FEEDBACK)),
+                        body=feedback_body(cards[0]["uuid"]))
+        assert feedback.status_code == 200, feedback.text
 
 
 def test_cors_preflight_needs_no_token(server):

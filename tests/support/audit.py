@@ -55,3 +55,24 @@ def wait_for_cards(url: str, card_uuids: set[str], *, timeout: float = AUDIT_WAI
         what=f"{len(card_uuids)} issued cards",
     )
     return [r for r in rows if r["card_uuid"] in card_uuids]
+
+
+def record_issued_card(url: str, service_id: str, *, issuer: str | None = None, tenant: str | None = None) -> str:
+    """Record one card as issued by ``service_id`` to a client (``issuer``/``tenant``; None: dev mode)
+    straight into the database at ``url``, as the server does after a call; return its uuid.
+
+    For tests of feedback that do not need a real call to produce a card first (feedback is only
+    taken on cards that were issued to its sender)."""
+    from datetime import UTC, datetime
+
+    from cds_service.cards import Card, Indicator, Source
+    from cds_service.extensions import CallRecord, IssuedCard
+
+    card = Card(summary="recorded by a test", indicator=Indicator.INFO, source=Source("test"))
+    store = Store(url, salt=b"t" * 32)
+    try:
+        store.record_call(CallRecord(service_id, "patient-view", "test", None, datetime.now(UTC),
+                                     [IssuedCard(card, True)], issuer=issuer, tenant=tenant))
+    finally:
+        store.dispose()
+    return card.uuid

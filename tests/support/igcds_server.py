@@ -108,22 +108,31 @@ def igcds_server(
     merged.setdefault("logging", {}).setdefault("json", True)
     config_path = write_toml(merged, tmp / "igcds.toml")
     log_path = tmp / "server.log"
-    SERVER_LOGS.append(log_path)
-    args = [str(IGCDS), "serve", "--host", "127.0.0.1", "--port", str(port), "--config", str(config_path),
-            "--workers", str(workers), "--threads", str(threads)]
-    if dev:
-        args.append("--dev")
-    run_env = {k: v for k, v in os.environ.items() if not k.startswith("IGCDS_")}
-    run_env.update(env or {})
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(args, cwd=tmp, stdout=log, stderr=subprocess.STDOUT, env=run_env,
-                                   start_new_session=True)
+    process = spawn_serve(config_path, port, log_path, workers=workers, threads=threads, dev=dev, env=env)
     running = RunningServer(f"http://127.0.0.1:{port}", port, data_dir, config_path, log_path, process)
     try:
         wait_until_healthy(process, running.url("/healthz"), log_path, startup_timeout)
         yield running
     finally:
         stop_process_group(process)
+
+
+def spawn_serve(config_path: Path, port: int, log_path: Path, *, workers: int, threads: int, dev: bool = False,
+                env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start ``igcds serve`` on 127.0.0.1:``port`` in its own process group, its output appended to
+    ``log_path`` (registered for the session's log hygiene scan), the working directory beside the
+    configuration. A server stopped (or killed) can be started again with the same arguments."""
+    if log_path not in SERVER_LOGS:
+        SERVER_LOGS.append(log_path)
+    args = [str(IGCDS), "serve", "--host", "127.0.0.1", "--port", str(port), "--config", str(config_path),
+            "--workers", str(workers), "--threads", str(threads)]
+    if dev:
+        args.append("--dev")
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith("IGCDS_")}
+    run_env.update(env or {})
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(args, cwd=config_path.parent, stdout=log, stderr=subprocess.STDOUT, env=run_env,
+                                start_new_session=True)
 
 
 def wait_until_healthy(process: subprocess.Popen[bytes], health_url: str, log_path: Path, timeout: float,

@@ -64,6 +64,24 @@ class PostgresServer:
         except OSError:
             return "(no log)"
 
+    @property
+    def _options(self) -> str:
+        return (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.socket_dir} "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+
+    def start_server(self) -> None:
+        """``pg_ctl start`` on the cluster's data directory and port (first start, or after
+        :meth:`stop_server`)."""
+        proc = _run(self.run_as, [str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_path),
+                                  "-o", self._options, "-w", "-t", str(START_TIMEOUT_S), "start"], check=False)
+        if proc.returncode != 0:
+            raise PostgresError(f"pg_ctl start failed ({proc.returncode}): {proc.stdout}{proc.stderr}\n"
+                                f"log tail:\n{self.log_tail()}")
+
+    def stop_server(self) -> None:
+        """``pg_ctl stop -m fast``, keeping the data: a database outage that :meth:`start_server` ends."""
+        _run(self.run_as, [str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"])
+
     def stop(self) -> None:
         """``pg_ctl stop -m fast`` and remove the temporary directory. Idempotent."""
         if self._stopped:
@@ -106,13 +124,7 @@ def start_postgres() -> PostgresServer:
     try:
         _run(run_as, [str(PG_BIN / "initdb"), "-D", str(server.data_dir), "-U", "postgres", "-A", "trust",
                       "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"])
-        options = (f"-c listen_addresses=127.0.0.1 -p {server.port} -k {server.socket_dir} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-        proc = _run(run_as, [str(PG_BIN / "pg_ctl"), "-D", str(server.data_dir), "-l", str(server.log_path),
-                             "-o", options, "-w", "-t", str(START_TIMEOUT_S), "start"], check=False)
-        if proc.returncode != 0:
-            raise PostgresError(f"pg_ctl start failed ({proc.returncode}): {proc.stdout}{proc.stderr}\n"
-                                f"log tail:\n{server.log_tail()}")
+        server.start_server()
         try:
             _create_database(server)
         except Exception as exc:
