@@ -27,13 +27,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from .errors import CdsError, InvalidRequest, UnknownService
 from .extensions import FeedbackStore, Metrics, NullFeedbackStore, NullMetrics
 from .registry import Registry
-from .schemas import describe
+from .schemas import SchemaValidator, describe
 
 log = logging.getLogger("igcds.feedback")
 
@@ -123,7 +122,7 @@ FEEDBACK_RESPONSE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-_VALIDATOR = Draft202012Validator(FEEDBACK_SCHEMA)
+_VALIDATOR = SchemaValidator(FEEDBACK_SCHEMA)  # ECMA-262 anchors: no trailing newline
 
 
 def canonical_timestamp(text: str) -> str:

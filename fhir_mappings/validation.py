@@ -158,7 +158,7 @@ def _reason(resource_type: str, error: Exception) -> str:
         first = None
     if not isinstance(first, Mapping):
         return f"invalid {resource_type}"
-    path = ".".join(str(p) if isinstance(p, int) or _SAFE_NAME.match(str(p)) else "?" for p in first.get("loc", ()))
+    path = ".".join(str(p) if isinstance(p, int) or _SAFE_NAME.fullmatch(str(p)) else "?" for p in first.get("loc", ()))
     kind = str(first.get("type", "invalid"))
     what = "missing" if "missing" in kind else "unknown element" if kind == "extra_forbidden" else "invalid value"
     if kind == "value_error" and not path:
