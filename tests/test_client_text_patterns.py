@@ -15,10 +15,10 @@ has to keep up to date:
 * each pattern is fed adversarial inputs built from its own literals (``"trimethoprim" * k``,
   ``"rho" + " " * k + "y"``, ``"(" * k``, ...) at two sizes, 16x apart, one input shape at a time.
   Linear work grows ~16x (measured up to ~25x with noise), quadratic up to 256x (the patterns this
-  issue replaced measured 37-400x, the least a TMP-SMX pattern among ten other alternatives); an input whose work grows more than 36x is measured again,
-  slowly, before the test fails. Work is the thread's CPU time (other
-  processes on a shared machine do not count) and the figure compared is a growth ratio measured in
-  this process, never an absolute time.
+  issue replaced measured 37-400x, the least a TMP-SMX pattern among ten other alternatives); an
+  input whose work grows more than 36x is measured again, slowly, before the test fails. Work is the
+  thread's CPU time (other processes on a shared machine do not count) and the figure compared is a
+  growth ratio measured in this process, never an absolute time.
 """
 
 from __future__ import annotations
