@@ -253,7 +253,7 @@ def _register_request_hooks(app: Flask, state: ServiceState) -> None:
         # request.environ, not request.headers: the same (str) value without the header-name mapping.
         incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
         flask_g = g._get_current_object()  # once, rather than through the proxy for each attribute
-        flask_g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        flask_g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         flask_g.started = time.perf_counter()
         flask_g.service = "other"
 

@@ -195,7 +195,7 @@ class Authenticator:
 
     def verify(self, token: str, audience: str) -> AuthContext:
         """Check one compact JWS for ``audience``; returns the caller or raises Unauthorized."""
-        if len(token) > MAX_TOKEN_BYTES or not _COMPACT_JWS.match(token):
+        if len(token) > MAX_TOKEN_BYTES or not _COMPACT_JWS.fullmatch(token):
             raise Unauthorized("bearer token is not a compact JWS")
         try:
             return self._verify(token, audience)

@@ -23,6 +23,7 @@ from .addresses import is_loopback_host, is_loopback_url
 from .auth import AuthContext
 from .config import Config
 from .errors import CdsError, ConfigError, RegistryError
+from .terminal import printable, terminal_json
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def main(spec: AppSpec, argv: Sequence[str] | None = None) -> int:
                 del rest[i:i + 2]
             return spec.report(spec.load_config(config_path, {}), rest)
     except (ConfigError, RegistryError) as exc:
-        print(f"{spec.prog}: configuration error: {exc}", file=sys.stderr)
+        print(f"{spec.prog}: configuration error: {printable(exc)}", file=sys.stderr)
         return 2
     return 2
 
@@ -108,7 +109,7 @@ def main(spec: AppSpec, argv: Sequence[str] | None = None) -> int:
 def _serve(spec: AppSpec, args: argparse.Namespace) -> int:
     if args.dev and not is_loopback_url(f"http://{args.host}/"):
         print(f"{spec.prog}: --dev disables authentication and is only allowed on a loopback address "
-              f"(got --host {args.host})", file=sys.stderr)
+              f"(got --host {printable(args.host)})", file=sys.stderr)
         return 2
     overrides: dict[str, Any] = {"dev": True} if args.dev else {}
     config = spec.load_config(args.config, overrides)
@@ -181,9 +182,10 @@ def _evaluate(spec: AppSpec, args: argparse.Namespace) -> int:
         try:
             outcome = state.runner.run(service_id, body, AuthContext())
         except CdsError as exc:
-            print(orjson.dumps({**exc.to_dict(), "status": exc.status_code}, option=orjson.OPT_INDENT_2).decode())
+            error = {**exc.to_dict(), "status": exc.status_code}
+            print(terminal_json(orjson.dumps(error, option=orjson.OPT_INDENT_2).decode()))
             return 1
-    print(orjson.dumps(outcome.document, option=orjson.OPT_INDENT_2).decode())
+    print(terminal_json(orjson.dumps(outcome.document, option=orjson.OPT_INDENT_2).decode()))
     return 0
 
 
@@ -195,7 +197,7 @@ def _guess_service(registry: Any, path: str, body: Any) -> str:
     matches: list[str] = sorted({s.id for s in registry if s.hook == hook})
     if len(matches) == 1:
         return matches[0]
-    raise SystemExit(f"cannot tell which service to call for hook {hook!r}; use --service")
+    raise SystemExit(f"cannot tell which service to call for hook {printable(repr(hook))}; use --service")
 
 
 def _rules(spec: AppSpec, args: argparse.Namespace) -> int:
@@ -219,7 +221,7 @@ def _rules(spec: AppSpec, args: argparse.Namespace) -> int:
     for row in rows:
         services = ",".join(row.get("services", []))
         source = row.get("source", {}).get("label", "")
-        print(f"{row['id']:38} {services:34} {row.get('indicator', ''):18} {source}")
+        print(printable(f"{row['id']:38} {services:34} {row.get('indicator', ''):18} {source}"))
     return 0
 
 

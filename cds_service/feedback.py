@@ -42,14 +42,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from .auth import AuthContext
 from .errors import CdsError, InvalidRequest, ServiceUnavailable, UnknownService
 from .extensions import CardDirectory, CardOwner, FeedbackStore, Metrics, NullFeedbackStore, NullMetrics
 from .registry import Registry
-from .schemas import describe
+from .schemas import SchemaValidator, describe
 
 log = logging.getLogger("igcds.feedback")
 
@@ -139,7 +138,7 @@ FEEDBACK_RESPONSE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-_VALIDATOR = Draft202012Validator(FEEDBACK_SCHEMA)
+_VALIDATOR = SchemaValidator(FEEDBACK_SCHEMA)  # ECMA-262 anchors: no trailing newline
 
 
 def canonical_timestamp(text: str) -> str:

@@ -33,7 +33,10 @@ HOOK_PREFETCH_TOKENS: Mapping[str, frozenset[str]] = {
 #: User tokens valid in every hook (reference §3.3 T4, T7).
 USER_TOKENS = frozenset({"userPractitionerId", "userPractitionerRoleId", "userPatientId", "userRelatedPersonId"})
 
-TOKEN_PATTERN = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+#: ``{{ token }}``, the token without the spaces around it. Written with possessive quantifiers (each
+#: character read once) instead of the lazy ``\{\{\s*([^{}]*?)\s*\}\}``, which meant the same but
+#: backtracked quadratically on "{{" and a long run of spaces (tests/test_client_text_patterns.py).
+TOKEN_PATTERN = re.compile(r"\{\{\s*+([^{}\s]*+(?:\s++[^{}\s]++)*+)\s*+\}\}")
 _ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _SERVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -153,7 +156,7 @@ class Registry:
             self.add(service)
 
     def add(self, service: ServiceDefinition) -> None:
-        if not _SERVICE_ID.match(service.id):
+        if not _SERVICE_ID.fullmatch(service.id):
             raise RegistryError(f"invalid service id {service.id!r}: use letters, digits, '.', '_' or '-'")
         if service.hook not in HOOK_PREFETCH_TOKENS:
             raise RegistryError(f"service {service.id!r}: unknown hook {service.hook!r}")

@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from .storage import RuleStatistics, Store
+from .terminal import printable
 
 
 def _parse_bound(text: str, *, end: bool) -> datetime:
@@ -97,10 +98,12 @@ def _percent(value: float | None) -> str:
 
 def _reason_text(reason: dict[str, Any]) -> str:
     label = reason.get("display") or reason.get("code") or "?"
-    return f"{label} ({reason['count']})"
+    return f"{printable(label)} ({reason['count']})"
 
 
 def format_table(document: dict[str, Any]) -> str:
+    """The report as a table for a terminal. Rule ids and override reasons are client data (a
+    reason's ``display`` is whatever the EHR sent): every cell goes through ``printable``."""
     lines = [f"Cards issued {document['since'] or 'from the start'} .. {document['until'] or 'now'} (UTC)"]
     header = (f"{'RULE':40} {'SHOWN':>6} {'SILENT':>6} {'ACCEPT':>6} {'OVERR':>6} {'ACC%':>5} {'OVR%':>5}"
               "  TOP OVERRIDE REASONS")
@@ -110,7 +113,7 @@ def format_table(document: dict[str, Any]) -> str:
     for row in document["rules"]:
         reasons = "; ".join(_reason_text(r) for r in row["top_override_reasons"])
         lines.append(
-            f"{row['rule']:40} {row['shown']:>6} {row['silenced']:>6} {row['accepted']:>6} "
+            f"{printable(row['rule']):40} {row['shown']:>6} {row['silenced']:>6} {row['accepted']:>6} "
             f"{row['overridden']:>6} {_percent(row['acceptance_rate']):>5} "
             f"{_percent(row['override_rate']):>5}  {reasons}"
         )

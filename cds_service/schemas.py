@@ -12,16 +12,25 @@ times faster. A body it refuses goes on to jsonschema, whose verdict decides and
 problem. ``tests/cds_service/test_schema_fast_path.py`` checks that the two give the same verdict on
 a large corpus of valid and mutated requests, so that the fast path can never let through what
 jsonschema refuses.
+
+A ``pattern`` means what ECMA-262 says (the JSON Schema and OpenAPI reading, for the published
+``/openapi.json`` too): ``^`` and ``$`` are the start and the end of the string, so ``"p1\\n"`` is not
+an id. Python's ``re.search``, which jsonschema uses as is, would let ``$`` match before a final
+newline; fastjsonschema already rewrites ``$`` to ``\\Z``. :data:`SchemaValidator` is jsonschema with
+the same rewrite (:func:`schema_regex`), so the patterns stay plain, portable ``^...$`` and all three
+readers agree. (A lookahead such as ``(?!\\n)`` or a ``\\Z`` would not be portable.)
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import fastjsonschema
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
 # FHIR id: [A-Za-z0-9\-\.]{1,64}; a relative reference: Type/id.
@@ -126,10 +135,8 @@ def _draft07(schema: Mapping[str, Any]) -> dict[str, Any]:
 
     * ``dependentRequired`` becomes the array form of ``dependencies`` (its draft-07 spelling);
     * ``items`` must be a single schema (2020-12 meaning; a draft-07 array would mean tuples);
-    * a ``pattern`` keeps Python ``re.search`` semantics: jsonschema uses ``re.search``, where ``$``
-      also matches before a final newline, while fastjsonschema rewrites every ``$`` to ``\\Z``.
-      A pattern's trailing ``$`` is therefore written ``\\n?$`` here (fastjsonschema: ``\\n?\\Z``,
-      which is exactly what ``$`` means to ``re``); a ``$`` anywhere else is refused.
+    * a ``pattern`` is kept as it is: fastjsonschema reads ``$`` as ``\\Z``, as :data:`SchemaValidator`
+      does; only a trailing ``$`` anchor is accepted (and no ``\\Z``), so that the pattern is portable.
     """
     unknown = set(schema) - _TRANSLATED_KEYWORDS
     if unknown:
@@ -149,7 +156,7 @@ def _draft07(schema: Mapping[str, Any]) -> dict[str, Any]:
         elif keyword == "pattern":
             if "$" in value[:-1] or "\\Z" in value:
                 raise ValueError(f"pattern {value!r}: only a trailing $ anchor is supported")
-            out[keyword] = value[:-1] + "\\n?$" if value.endswith("$") else value
+            out[keyword] = value
         else:
             out[keyword] = copy.deepcopy(value)
     return out
@@ -165,8 +172,29 @@ def _compile_fast(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
     )
 
 
-_REQUEST_VALIDATOR = Draft202012Validator(REQUEST_SCHEMA)
-_CONTEXT_VALIDATORS = {hook: Draft202012Validator(s) for hook, s in CONTEXT_SCHEMAS.items()}
+#: An unescaped ``$`` (fastjsonschema's own rule, ``DOLLAR_FINDER``).
+_DOLLAR = re.compile(r"(?<!\\)\$")
+
+
+@functools.lru_cache(maxsize=64)
+def schema_regex(pattern: str) -> re.Pattern[str]:
+    """A schema ``pattern`` compiled as ECMA-262 reads it: ``$`` is the end of the string."""
+    return re.compile(_DOLLAR.sub(r"\\Z", pattern))
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    """jsonschema's ``pattern`` keyword with ECMA-262 anchors (:func:`schema_regex`)."""
+    if validator.is_type(instance, "string") and not schema_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+#: jsonschema's 2020-12 validator reading ``pattern`` as ECMA-262 does: use it for every schema that
+#: checks client strings.
+SchemaValidator: Any = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator, {"pattern": _pattern})
+
+_REQUEST_VALIDATOR = SchemaValidator(REQUEST_SCHEMA)
+_CONTEXT_VALIDATORS = {hook: SchemaValidator(s) for hook, s in CONTEXT_SCHEMAS.items()}
 _FAST_REQUEST = _compile_fast(REQUEST_SCHEMA)
 _FAST_CONTEXTS = {hook: _compile_fast(s) for hook, s in CONTEXT_SCHEMAS.items()}
 

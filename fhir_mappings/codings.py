@@ -2,6 +2,14 @@
 
 Every helper accepts *anything* (FHIR JSON from an EHR may be malformed) and returns a typed value or
 an empty result; none of them raises on garbage. Mappers decide what a missing value means.
+
+Client text is capped here, where it is read (docs/security.md "Threats and defences"): a code
+longer than :data:`MAX_CODE_CHARS`, a system longer than :data:`MAX_SYSTEM_CHARS`, a text or display
+longer than :data:`MAX_TEXT_CHARS` is kept only up to the cap and marked with "…". Everything
+downstream (pattern matching, memo keys, card text) then works on bounded strings. A clipped code or
+system ends in "…", which no code system uses, so it is never a known code: an over-long code is
+simply not a known code. A clipped text is cut where the original has a word boundary, so no word,
+and no ``\b``-delimited name, appears in it that the original does not have.
 """
 
 from __future__ import annotations
@@ -62,6 +70,48 @@ def as_str(value: object) -> str | None:
     return None
 
 
+#: Longest code kept: real codes are far shorter (SNOMED CT ids ≤ 18 characters, NDC 13, LOINC 10,
+#: ICD-10 8; a site's local codes, GUIDs 36), and every code a rule knows is shorter still.
+MAX_CODE_CHARS = 128
+#: Longest code system URI kept (``http://hl7.org/fhir/sid/icd-10-cm`` is 33; OIDs in urn form ~60).
+MAX_SYSTEM_CHARS = 256
+#: Longest text or display kept: SNOMED CT terms are at most 255 characters, ICD-10-CM and LOINC long
+#: names shorter; names that rules recognise (drugs, conditions, allergies) name themselves early.
+MAX_TEXT_CHARS = 1024
+#: Marks a clipped string.
+CLIPPED = "…"
+
+
+def clip_code(value: str, limit: int = MAX_CODE_CHARS) -> str:
+    """``value``, or its first ``limit`` characters and "…" when longer (never equal to a known code)."""
+    return value if len(value) <= limit else value[:limit] + CLIPPED
+
+
+def _word(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def clip_text(value: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """``value``, or at most ``limit`` characters of it cut at a word boundary of the original, and "…".
+
+    The cut moves back until it falls between two characters of which at least one is not a word
+    character, so the clipped text never ends in a fragment that reads as a whole word
+    ("prednisolonexyz" is not cut to "prednisolone"); a single over-long word is dropped entirely.
+    """
+    if len(value) <= limit:
+        return value
+    cut = limit
+    while cut > 0 and _word(value[cut - 1]) and _word(value[cut]):
+        cut -= 1
+    return value[:cut] + CLIPPED
+
+
+def as_text(value: object) -> str | None:
+    """A non-empty string, stripped and clipped to :data:`MAX_TEXT_CHARS` (names, texts, displays)."""
+    text = as_str(value)
+    return clip_text(text) if text is not None and len(text) > MAX_TEXT_CHARS else text
+
+
 def as_number(value: object) -> float | None:
     """A JSON number (not bool, not NaN/inf) as float; numeric strings are refused (FHIR decimals are
     JSON numbers, and a string there means the sender is not speaking FHIR JSON)."""
@@ -93,7 +143,9 @@ def codes_of(concept: object) -> tuple[Code, ...]:
         else:
             system, code = as_str(system), as_str(code)
         if system and code:
-            found.append(Code(system, code, as_str(coding.get("display"))))
+            if len(system) > MAX_SYSTEM_CHARS or len(code) > MAX_CODE_CHARS:
+                system, code = clip_code(system, MAX_SYSTEM_CHARS), clip_code(code)
+            found.append(Code(system, code, as_text(coding.get("display"))))
     return tuple(found)
 
 
@@ -115,21 +167,21 @@ def first_code(concept: object) -> str | None:
     for coding in as_list(as_dict(concept).get("coding")):
         code = as_str(as_dict(coding).get("code"))
         if code:
-            return code
+            return clip_code(code)
     return None
 
 
 def text_of(concept: object) -> str | None:
     """``CodeableConcept.text``, else the first coding display: the human name of the concept."""
     concept = as_dict(concept)
-    text = as_str(concept.get("text"))
+    text = as_text(concept.get("text"))
     if text:
         return text
     for code in codes_of(concept):
         if code.display:
             return code.display
     for coding in as_list(concept.get("coding")):
-        display = as_str(as_dict(coding).get("display"))
+        display = as_text(as_dict(coding).get("display"))
         if display:
             return display
     return None
@@ -141,12 +193,12 @@ def words_of(concepts: Iterable[object]) -> str:
     for concept in concepts:
         if type(concept) is not dict and not isinstance(concept, Mapping):
             continue
-        text = as_str(concept.get("text"))
+        text = as_text(concept.get("text"))
         if text:
             parts.append(text)
         for coding in as_list(concept.get("coding")):
             if type(coding) is dict or isinstance(coding, Mapping):
-                display = as_str(coding.get("display"))
+                display = as_text(coding.get("display"))
                 if display:
                     parts.append(display)
     return " | ".join(parts).lower()
@@ -166,7 +218,7 @@ def parse_date(value: object) -> date | None:
     text = as_str(value)
     if text is None:
         return None
-    match = _DATE.match(text)
+    match = _DATE.fullmatch(text)
     try:
         if match:
             year, month, day = match.groups()
@@ -188,8 +240,8 @@ def parse_datetime(value: object) -> datetime | None:
     text = as_str(value)
     if text is None:
         return None
-    if _DATETIME.match(text) is None:
-        day = parse_date(text) if _DATE.match(text) else None
+    if _DATETIME.fullmatch(text) is None:
+        day = parse_date(text) if _DATE.fullmatch(text) else None
         return datetime.combine(day, time(), tzinfo=UTC) if day else None
     try:
         moment = datetime.fromisoformat(text)

@@ -13,15 +13,41 @@ vaccine, "varicella zoster immune globulin" is an excluded Ig.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .codings import ATC, CVX, NDC, RXNORM
+from .memo import BoundedMemo, key_chars
 from .model import Code, MedClass, Route
 
 _TERMS = "RULES.md Terms: Ig order"
+
+
+# Name patterns run over client text (``words_of``: every name of a medication, lower-cased, joined
+# by " | "), so each must do work linear in its length (tests/test_client_text_patterns.py). The two
+# helpers below write the "X and Y in one name" patterns that way.
+
+
+def _in_one_name(first: str, then: str) -> str:
+    """``first`` and, later in the same name, ``then`` (what ``first[^|]*then`` means).
+
+    ``first[^|]*then`` rescans the rest of the name from every ``first``: quadratic on
+    "trimethoprim" * 10,000. This form starts only at the start of a name, takes its first ``first``
+    for good (an atomic group: no backtracking to a later one, which could not do better) and then
+    scans once for ``then``.
+    """
+    return rf"(?:^|\|)(?>[^|]*?(?:{first}))[^|]*?(?:{then})"
+
+
+def _without_later(word: str, later: str) -> str:
+    """``word`` with no ``later`` after it in the same name (what ``word(?![^|]*(?:later))`` means).
+
+    The last ``word`` of a name decides, so the scan from each ``word`` stops at the next one (which
+    scans on for itself) and fails at ``later``: every character is scanned from one ``word`` only.
+    """
+    return rf"{word}(?>(?:(?!{later}|{word})[^|])*)(?:\||\Z)"
+
 _NDC_SRC = "clinical-facts §1.3 NDC product codes [V, openFDA]"
 
 
@@ -34,13 +60,17 @@ class IgProduct:
     ndc: tuple[str, ...] = ()
     subcutaneous: bool = False
     source: str = _TERMS
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regex", re.compile(self.pattern))
 
 
 #: Brand keys as used by the hooks' product tables. SC products per RULES.md Terms "Route".
 IG_PRODUCTS: tuple[IgProduct, ...] = (
     IgProduct("privigen", r"\bprivigen\b", ("44206-439",), source=f"{_TERMS}; {_NDC_SRC}"),
     # "Gammagard S/D" (0944-2658) and "Gammagard Liquid ERC" (0944-2705) are other products: Ig, no key.
-    IgProduct("gammagard-liquid", r"\bgammagard\b(?![^|]*(?:s/d|\berc\b))", ("0944-2700",),
+    IgProduct("gammagard-liquid", _without_later(r"\bgammagard\b", r"s/d|\berc\b"), ("0944-2700",),
               source=f"{_TERMS}; {_NDC_SRC}"),
     IgProduct("gamunex-c", r"\bgamunex\b", ("13533-805",), source=f"{_TERMS}; {_NDC_SRC}"),
     IgProduct("gammaked", r"\bgammaked\b", ("76125-900",), source=f"{_TERMS}; {_NDC_SRC}"),
@@ -122,8 +152,9 @@ _F14 = "clinical-facts §1.4"
 _F15 = "clinical-facts §1.5 live vaccines (CVX) [V/C]"
 _RULES_LIVE = "RULES.md order-live-vaccine (by name)"
 _TMP_SMX_CODES = _rx("198334", "198335", "313134", "313137", "1809083")
-_TMP_SMX_NAMES = (r"trimethoprim[^|]*sulfamethoxazole|sulfamethoxazole[^|]*trimethoprim|\bbactrim\b|\bseptra\b"
-                  r"|\bco-?trimoxazole\b|\btmp[-/ ]?smx\b|\bsmx[-/ ]?tmp\b")
+_TMP_SMX_NAMES = (_in_one_name("trimethoprim", "sulfamethoxazole") + "|"
+                  + _in_one_name("sulfamethoxazole", "trimethoprim")
+                  + r"|\bbactrim\b|\bseptra\b|\bco-?trimoxazole\b|\btmp[-/ ]?smx\b|\bsmx[-/ ]?tmp\b")
 _MEASLES_VARICELLA = _cvx("03", "94", "21")
 _OPV_BCG_YF = _cvx("02", "19", "37")
 
@@ -152,9 +183,11 @@ DRUG_SETS: tuple[DrugSet, ...] = (
                  "75", "143", "174"),
             r"\bmmrv?\b|\bzostavax\b|\blaiv\d?\b|\bflumist\b|live attenuated influenza|\bbcg\b|\bty21a\b"
             r"|\bvivotif\b|\bopv\b|\boral polio|\bvaxchora\b",
-            r"\bmeasles\b|\bvaricella\b|zoster[^|]*\blive\b|\blive\b[^|]*zoster|\brotavirus\b|\byellow fever\b"
-            r"|influenza[^|]*\blive\b|typhoid[^|]*\b(?:oral|live)\b|\boral\b[^|]*typhoid"
-            r"|\b(?:smallpox|vaccinia)\b|\badenovirus\b|cholera[^|]*\blive\b"),
+            "|".join([r"\bmeasles\b", r"\bvaricella\b", _in_one_name("zoster", r"\blive\b"),
+                      _in_one_name(r"\blive\b", "zoster"), r"\brotavirus\b", r"\byellow fever\b",
+                      _in_one_name("influenza", r"\blive\b"), _in_one_name("typhoid", r"\b(?:oral|live)\b"),
+                      _in_one_name(r"\boral\b", "typhoid"), r"\b(?:smallpox|vaccinia)\b", r"\badenovirus\b",
+                      _in_one_name("cholera", r"\blive\b")])),
     DrugSet(MedClass.MEASLES_VARICELLA_VACCINE, f"{_F15} (03, 94, 21); RULES.md order-ig-after-live-vaccine",
             _MEASLES_VARICELLA, r"\bmmrv?\b", r"\bmeasles\b|\bvaricella\b"),
     DrugSet(MedClass.OPV_BCG_YELLOW_FEVER, f"{_F15} (02, 19, 37); RULES.md order-live-vaccine",
@@ -165,6 +198,8 @@ _COMPILED = {s.med_class: (re.compile(s.pattern) if s.pattern else None,
                            re.compile(s.needs_vaccine_context) if s.needs_vaccine_context else None)
              for s in DRUG_SETS}
 _NON_LIVE = re.compile(r"non-?replicating|recombinant|inactivated")
+#: Animal anti-thymocyte/lymphocyte globulins: not human immune globulin (``names_immune_globulin``).
+_ANIMAL_GLOBULIN = re.compile(r"thymocyte|lymphocyte|thymoglobulin|atgam")
 
 
 def normalise_ndc(code: str) -> tuple[str, ...]:
@@ -227,16 +262,19 @@ def classify_drug(
     clinical-facts §1.3 "RxNorm for immune globulin: UNVERIFIED").
 
     The same product recurs in every record (each administration of a course names it again) and
-    classifying it costs dozens of pattern searches, so results are memoised by their inputs; very
-    long names (client text of any length) are classified without being remembered.
+    classifying it costs dozens of pattern searches, so results are memoised by their inputs, in a
+    bounded memo: long keys (client text of any length) are classified without being remembered.
     """
     args = (tuple(codes), text, route, vaccine_context, tuple(rxnorm_ig_codes))
-    if len(text) > _MEMO_TEXT_LIMIT or len(args[0]) > 16:
-        return _classify(*args)
-    return _classify_memo(*args)
+    found = _MEMO.lookup(args)
+    if found is None:
+        size = key_chars(args[0], text) + sum(len(code) for code in args[4])
+        found = _MEMO.remember(args, size, _classify(*args))
+    return found
 
 
-_MEMO_TEXT_LIMIT = 300
+_MEMO: BoundedMemo[tuple[tuple[Code, ...], str, Route | None, bool, tuple[str, ...]], DrugProfile] = BoundedMemo(
+    4096)
 
 
 def _classify(
@@ -252,7 +290,7 @@ def _classify(
     vaccine_context = vaccine_context or "vaccin" in text or any(c.system == CVX for c in codes)
     classes: set[MedClass] = set()
 
-    product = next((p for p in IG_PRODUCTS if re.search(p.pattern, text)), None)
+    product = next((p for p in IG_PRODUCTS if p.regex.search(text)), None)
     ndc_product = next((_NDC_PRODUCT[k] for k in (_ndc_lookup(n, _NDC_PRODUCT) for n in ndc) if k), None)
     if ndc_product:
         product = next(p for p in IG_PRODUCTS if p.key == ndc_product)
@@ -304,8 +342,6 @@ def _classify(
     return DrugProfile(frozenset(classes), product.key if product and ig else None, subcutaneous)
 
 
-_classify_memo = functools.lru_cache(maxsize=4096)(_classify)
-
 _VACCINE_CLASSES = frozenset(
     {MedClass.LIVE_VACCINE, MedClass.MEASLES_VARICELLA_VACCINE, MedClass.OPV_BCG_YELLOW_FEVER}
 )
@@ -315,7 +351,7 @@ def names_immune_globulin(codes: Iterable[Code], text: str) -> bool:
     """True when a substance (e.g. an allergy) is a human immune globulin of any kind, hyperimmune
     included (they are plasma-derived Ig), but not animal anti-thymocyte/lymphocyte globulins."""
     profile = classify_drug(codes, text)
-    if re.search(r"thymocyte|lymphocyte|thymoglobulin|atgam", text):
+    if _ANIMAL_GLOBULIN.search(text):
         return False
     return MedClass.IMMUNE_GLOBULIN in profile.classes or _GLOBULIN.search(text) is not None or bool(
         profile.classes & {MedClass.IG_EXCLUDED}

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .codings import ICD10_SYSTEMS, ICD10CM
+from .memo import BoundedMemo, key_chars
 from .model import Code
 
 
@@ -79,13 +80,17 @@ class Keyword:
     pattern: str
     source: str
     tag: Tag = Tag.R
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regex", re.compile(self.pattern))
 
     @property
     def verified(self) -> bool:
         return self.tag is not Tag.UNVERIFIED
 
     def search(self, text: str) -> bool:
-        return re.search(self.pattern, text) is not None
+        return self.regex.search(text) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,23 +146,19 @@ class ValueSetIndex:
                 if include_unverified or keyword.verified:
                     self._keywords.append((keyword, vs.name))
         self._groupers = {vs.name: vs.includes for vs in self.sets.values() if vs.includes}
-        self._memo: dict[tuple[tuple[Code, ...], str | None], frozenset[str]] = {}
+        self._memo: BoundedMemo[tuple[tuple[Code, ...], str | None], frozenset[str]] = BoundedMemo(8192)
 
     def concepts_for(self, codes: Iterable[Code], text: str | None = None) -> frozenset[str]:
         """Every value-set name that one of ``codes`` (or ``text``, for keyword sets) belongs to,
         with the groupers that include them.
 
-        Memoised (the same codes recur across a record and across calls); client text longer
-        than a condition name is looked up without being remembered."""
+        Memoised (the same codes recur across a record and across calls) in a bounded memo: long
+        keys (client codes and text of any length) are looked up without being remembered."""
         codes = tuple(codes)
-        if len(codes) > 16 or (text is not None and len(text) > 300):
-            return self._concepts_for(codes, text)
         key = (codes, text)
-        found = self._memo.get(key)
+        found = self._memo.lookup(key)
         if found is None:
-            if len(self._memo) >= 8192:
-                self._memo.clear()
-            found = self._memo[key] = self._concepts_for(codes, text)
+            found = self._memo.remember(key, key_chars(codes, text), self._concepts_for(codes, text))
         return found
 
     def _concepts_for(self, codes: tuple[Code, ...], text: str | None) -> frozenset[str]:

@@ -42,9 +42,10 @@ def _patient_id(facts: Facts) -> str:
 
 
 def _med_name(med: MedicationFact, fallback: str) -> str:
-    """The order's name without a parenthesised gloss ("MMR vaccine (measles, ...)" -> "MMR vaccine")."""
+    """The order's name without a parenthesised gloss ("MMR vaccine (measles, ...)" -> "MMR vaccine"),
+    quoted for a card (client text: ``text.quote``)."""
     name = med.name or next((code.display for code in med.codes if code.display), None) or fallback
-    return name.split(" (")[0].strip() or name
+    return text.quote(name.split(" (")[0].strip() or name)
 
 
 # --- order-plasma-exchange-after-ivig ---------------------------------------------------------------
@@ -152,7 +153,7 @@ def _condition_names(record: ClinicalRecord, concept: str) -> list[str]:
                 or next((code.display for code in c.codes if code.display), None)
                 or next((code.code for code in c.codes), concept)
             )
-            names.append(label)
+            names.append(text.quote(label))
     return names
 
 

@@ -327,7 +327,7 @@ def pv_higm_no_pjp_prophylaxis(facts: Facts) -> Iterator[Finding]:
         )
     elif sulfa:
         plan = (
-            f"Sulfonamide allergy on record ({sulfa[0].text or 'sulfonamide'}): TMP-SMX is not suggested. "
+            f"Sulfonamide allergy on record ({text.quote(sulfa[0].text or 'sulfonamide')}): TMP-SMX is not suggested. "
             f"Alternatives: {alternatives}."
         )
     elif not adult:

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -89,9 +88,9 @@ def order_anaphylaxis_history(facts: Facts) -> Iterator[Finding]:
         )
         detail = "\n".join(
             [
-                f"Active AllergyIntolerance: **{allergy.text or 'immune globulin'}** (criticality "
-                f"{allergy.criticality or 'not stated'}; reactions: "
-                f"{', '.join(allergy.severities) or 'not stated'}"
+                f"Active AllergyIntolerance: **{text.quote(allergy.text or 'immune globulin')}** (criticality "
+                f"{text.quote(allergy.criticality or 'not stated')}; reactions: "
+                f"{text.quote(', '.join(allergy.severities) or 'not stated')}"
                 f"{'; anaphylaxis' if allergy.anaphylaxis else ''}).",
                 "",
                 "Immune globulin is contraindicated in patients with a history of anaphylaxis or severe "
@@ -163,7 +162,7 @@ def order_iga_deficiency(facts: Facts) -> Iterator[Finding]:
             detail = "\n".join(
                 [
                     "Anti-IgA antibodies are documented, and there is a hypersensitivity history "
-                    f"(**{allergy.text or ', '.join(sorted(allergy.concepts))}**).",
+                    f"(**{text.quote(allergy.text or ', '.join(sorted(allergy.concepts)))}**).",
                     "",
                     "Immune globulin is contraindicated in IgA deficiency with anti-IgA antibodies and a "
                     "history of "
@@ -273,7 +272,7 @@ def thrombosis_risk_factors(facts: Facts) -> list[str]:
             found.append(label + (" (current or history)" if history_counts else ""))
     estrogen = _active_med(facts, MedClass.ESTROGEN)
     if estrogen is not None:
-        found.append(f"estrogen-containing medication ({estrogen.name or 'estrogen'})")
+        found.append(f"estrogen-containing medication ({text.quote(estrogen.name or 'estrogen')})")
     return found
 
 
@@ -310,12 +309,12 @@ def order_thrombosis_risk(facts: Facts) -> Iterator[Finding]:
         )
 
 
-_PARENTHESISED = re.compile(r"\s*\([^)]*\)")
-
-
 def _listing(prefix: str, factors: list[str]) -> str:
-    """``prefix`` + the factors without their parenthesised details, as many as fit in a summary."""
-    short = [_PARENTHESISED.sub("", f) for f in factors]
+    """``prefix`` + the factors without their parenthesised details, as many as fit in a summary.
+
+    Every factor ends with its detail, " (...)", which may quote client text (a medication name): cut
+    at the first " (" in one linear pass, never a backtracking pattern over client text."""
+    short = [f.partition(" (")[0] for f in factors]
     for shown in range(len(short), 0, -1):
         rest = len(short) - shown
         text_ = prefix + ", ".join(short[:shown]) + (f" and {rest} more" if rest else "")
@@ -368,7 +367,7 @@ def renal_risk_factors(facts: Facts) -> list[str]:
         found.append("paraproteinemia")
     nephrotoxic = _active_med(facts, MedClass.NEPHROTOXIC)
     if nephrotoxic is not None:
-        found.append(f"nephrotoxic drug ({nephrotoxic.name or 'nephrotoxic'})")
+        found.append(f"nephrotoxic drug ({text.quote(nephrotoxic.name or 'nephrotoxic')})")
     return found
 
 

@@ -383,6 +383,79 @@ def lenient_dumps(body: Any, duplicate: tuple[str, Any] | None = None) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+# ----------------------------------------------------------------------------------------------
+# Hostile client text (issue 15, findings 1, 2 and 8): names built to make a backtracking pattern
+# rescan ("ReDoS"), and codes, systems and displays hundreds of kilobytes long
+# ----------------------------------------------------------------------------------------------
+
+#: Words the service's patterns look for, and the punctuation their repeats stop at.
+_PATTERN_SEEDS = ["estradiol)", "trimethoprim", "sulfamethoxazole", "zoster", "live ", "gammagard ", "influenza",
+                  "rh0 ", "(", ")", "{{", " ", "|", "stem cell ", "anti-iga ", "prednisolone", "www.", "https://",
+                  "[x](", "\n# ", "\x1b[", "é", "1"]
+
+
+@st.composite
+def redos_texts(draw: Any) -> str:
+    """A seed repeated, or followed by a long run of what almost continues a match: ~10-200 KB."""
+    seed = draw(st.sampled_from(_PATTERN_SEEDS))
+    size = draw(st.sampled_from([10_000, 60_000, 200_000]))
+    shape = draw(st.integers(0, 3))
+    if shape == 0:
+        return seed * (size // len(seed))
+    if shape == 1:
+        return seed + draw(st.sampled_from([" ", "a", "(", "-", "\t"])) * size + draw(st.sampled_from(["y", ")", ""]))
+    if shape == 2:
+        return (seed + draw(st.sampled_from([" ", "", " | ", "/"]))) * (size // (len(seed) + 1))
+    return draw(st.sampled_from(["Privigen ", "rituximab ", "MMR vaccine live "])) + seed * (size // len(seed))
+
+
+@st.composite
+def long_codes(draw: Any) -> str:
+    """A code, system or display of 10-300 KB, unique per example (memo keys never repeat)."""
+    head = draw(st.sampled_from(["D80.5", "J06BA02", "44206-439", "03", "http://hl7.org/fhir/sid/icd-10-cm", "2465-3"]))
+    return head + draw(st.sampled_from(["9", "x", ".", " ", "é"])) * draw(st.sampled_from([10_000, 100_000, 300_000])) \
+        + str(draw(st.integers(0, 10**9)))
+
+
+_CODING_KEYS = ("code", "system", "display")
+
+
+def _text_slots(doc: Any) -> list[tuple[Any, str]]:
+    """(parent, key) of every name and coding element of a request: what a client's text fills."""
+    slots: list[tuple[Any, str]] = []
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("coding"), list) or isinstance(node.get("text"), str):
+                slots.append((node, "text"))
+            if "system" in node or "code" in node:
+                slots.extend((node, key) for key in _CODING_KEYS)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return slots
+
+
+@st.composite
+def hostile_text_requests(draw: Any, base: Callable[[], tuple[str, dict[str, Any]]] | None = None) -> tuple[str, bytes]:
+    """A request (generated, or ``base``) whose names and codings carry ReDoS texts and huge codes,
+    kept under the 1 MiB body limit."""
+    service_id, body = base() if base is not None else draw(fhir_requests())
+    body = json.loads(lenient_dumps(body))  # a copy that shares no object (deepcopy keeps shared ones)
+    slots = _text_slots(body)
+    budget = 1_000_000 - len(lenient_dumps(body))  # bytes left under the 1 MiB limit, with room for escapes
+    for _ in range(draw(st.integers(1, 4)) if slots else 0):
+        parent, key = slots[draw(st.integers(0, len(slots) - 1))]
+        value = draw(long_codes() if key in ("code", "system") else st.one_of(redos_texts(), long_codes()))
+        size = len(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        if size > budget:
+            break
+        budget -= size
+        parent[key] = value
+    return service_id, lenient_dumps(body)
+
+
 raw_bodies = st.one_of(
     st.binary(max_size=300),
     st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")),
@@ -464,6 +537,23 @@ def test_mutated_full_prefetch_request(client: Any, case: tuple[str, bytes]) -> 
     """Mutations of the realistic 63-resource request (bench/data.py): deep inside real FHIR."""
     service_id, raw = case
     check_answer(*call(client, service_id, raw), f"{service_id} full mutation")
+
+
+@fuzz_settings(max_examples=40)
+@given(case=hostile_text_requests())
+def test_hostile_names_and_huge_codes(client: Any, case: tuple[str, bytes]) -> None:
+    """ReDoS-shaped names and codes of hundreds of kilobytes, in generated requests."""
+    service_id, raw = case
+    check_answer(*call(client, service_id, raw), f"{service_id} hostile text")
+
+
+@fuzz_settings(max_examples=30)
+@given(case=hostile_text_requests(base=lambda: ("ig-order-select", _FULL)))
+def test_hostile_names_and_huge_codes_in_the_full_request(client: Any, case: tuple[str, bytes]) -> None:
+    """The same in the realistic 63-resource request, where every rule reads the names."""
+    service_id, raw = case
+    document = check_answer(*call(client, service_id, raw), f"{service_id} hostile full request")
+    assert "cards" in document
 
 
 @fuzz_settings(max_examples=120)

@@ -271,3 +271,24 @@ def test_in_process_range_filters(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert shown("--since", "2025-03-02", "--until", "2025-03-02") == 1
     assert shown("--since", "2025-03-02T23:59:00Z", "--until", "2025-03-03T00:00:00") == 1
     assert shown("--since", "2025-03-04") == 0
+
+
+def test_override_reasons_cannot_drive_the_operators_terminal() -> None:
+    """Issue 15, finding 7: a reason ``display`` with ANSI/OSC escapes and a newline reached the
+    terminal raw and forged a ``FAKE-RULE`` row. Every cell is shown with its control characters
+    escaped: one row per rule, nothing for the terminal to execute."""
+    hostile = ("ok\x1b[2J\x1b]8;;https://evil.example\x07click\x1b]8;;\x07\x1b]52;c;ZXZpbA==\x07\r"
+               "\nFAKE-RULE                                  9999      0      0      0  100%    0%\u202e\x9b31m")
+    stats = RuleStatistics(
+        cards=[("rule-a", True, 2), ("rule\x1b[31m-b\n", True, 1)],
+        outcomes=[("rule-a", "overridden", 1, 1)],
+        reasons=[("rule-a", REASON_SYSTEM, "x\x1b[1m", hostile, False, 1)],
+        unmatched_feedback=0,
+    )
+    table = format_table({"since": None, "until": None, "rules": summarise(stats), "unmatched_feedback": 0})
+    lines = table.splitlines()
+    assert len(lines) == 5, table  # title, header, rule line, rule-a, rule-b: no forged row
+    assert not any(c in table for c in "\x1b\x07\r\x9b\u202e"), repr(table)
+    row_a = next(line for line in lines if line.startswith("rule-a "))
+    assert "ok\\x1b[2J\\x1b]8;;https://evil.example\\x07click" in row_a and "\\x0aFAKE-RULE" in row_a
+    assert any(line.startswith("rule\\x1b[31m-b\\x0a ") for line in lines)

@@ -13,7 +13,7 @@ from fhir_mappings.codings import (
     text_of,
     words_of,
 )
-from fhir_mappings.model import Code
+from fhir_mappings.model import Code, MedClass
 
 
 @pytest.mark.parametrize(
@@ -102,3 +102,51 @@ def test_the_fast_datetime_path_agrees_with_the_field_by_field_reading() -> None
         assert parsed is None or parsed.tzinfo is not None
 
     agree()
+
+
+# --- client text is capped where it is read (issue 15, findings 1 and 2) ---------------------------------
+
+
+def test_an_over_long_code_is_kept_clipped_and_is_never_a_known_code() -> None:
+    from fhir_mappings.codings import CLIPPED, ICD10CM, MAX_CODE_CHARS, MAX_SYSTEM_CHARS
+    from fhir_mappings.condition_sets import CONDITION_INDEX
+
+    concept = {"coding": [{"system": ICD10CM, "code": "D80.5" + "9" * 200_000},
+                          {"system": ICD10CM + "x" * 300_000, "code": "D80.5"},
+                          {"system": ICD10CM, "code": "D80.5", "display": "Hyper-IgM" + " syndrome" * 50_000}]}
+    long_code, long_system, real = codes_of(concept)
+    assert long_code.code == "D80.5" + "9" * (MAX_CODE_CHARS - 5) + CLIPPED
+    assert long_system.system.endswith(CLIPPED) and len(long_system.system) == MAX_SYSTEM_CHARS + 1
+    assert len(real.display or "") <= 1025 and (real.display or "").endswith(" syndrome " + CLIPPED)
+    # the hyper-IgM code alone is recognised; the over-long ones are not codes anybody knows
+    assert "hyper-igm" in CONDITION_INDEX.concepts_for([real])
+    assert "hyper-igm" not in CONDITION_INDEX.concepts_for([long_code, long_system])
+
+
+def test_a_clipped_name_never_ends_in_a_word_the_original_does_not_have() -> None:
+    from fhir_mappings.codings import CLIPPED, MAX_TEXT_CHARS, clip_text
+    from fhir_mappings.drugs import classify_drug
+
+    # "prednisolonexyz…" is no corticosteroid: cutting it to "... prednisolone" would make it one
+    name = "a " * ((MAX_TEXT_CHARS - 12) // 2) + "prednisolonexyz" + " tablet" * 50
+    clipped = text_of({"text": name}) or ""
+    assert clipped.endswith(" " + CLIPPED) and "prednisolone" not in clipped
+    assert MedClass.CORTICOSTEROID not in classify_drug((), clipped.lower()).classes
+    assert clip_text("x" * 5000) == CLIPPED  # one over-long word: nothing of it is kept
+    assert clip_text("Privigen 10% " + "x" * 5000) == "Privigen 10% " + CLIPPED
+
+
+def test_a_real_name_is_read_whole() -> None:
+    name = "{21 (ethinyl estradiol 0.03 MG / levonorgestrel 0.15 MG Oral Tablet) / 7 (inert ingredients 1 MG Oral Tablet) } Pack"
+    assert text_of({"text": name}) == name and words_of([{"text": name}]) == name.lower()
+
+
+def test_two_hundred_kilobytes_of_hostile_words_are_read_in_linear_time() -> None:
+    """The reader caps each part; the words of many parts are still matched by linear patterns."""
+    hostile = {"text": "estradiol)" + " " * 200_000 + "y",
+               "coding": [{"system": "urn:x", "code": "1", "display": "trimethoprim" * 20_000}] * 20}
+    words = words_of([hostile])
+    assert len(words) < 25 * 1100
+    from fhir_mappings.drugs import classify_drug
+
+    assert MedClass.ESTROGEN in classify_drug((), words).classes

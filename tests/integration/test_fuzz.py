@@ -23,6 +23,7 @@ from tests.cds_service.test_fuzz import (
     content_types,
     fhir_requests,
     fuzz_settings,
+    hostile_text_requests,
     lenient_dumps,
     mutated_requests,
     raw_bodies,
@@ -65,6 +66,16 @@ def test_mutated_envelopes_over_http(server: RunningServer, session: requests.Se
     service_id, raw = case
     response = post(session, server, service_id, raw)
     check_answer(response.status_code, response.content, f"HTTP {service_id} mutation")
+
+
+@fuzz_settings(max_examples=25)
+@given(case=hostile_text_requests())
+def test_hostile_names_and_huge_codes_over_http(server: RunningServer, session: requests.Session,
+                                                case: tuple[str, bytes]) -> None:
+    """ReDoS-shaped names and huge codes: a backtracking pattern would show here as a worker timeout."""
+    service_id, raw = case
+    response = post(session, server, service_id, raw)
+    check_answer(response.status_code, response.content, f"HTTP {service_id} hostile text")
 
 
 @fuzz_settings(max_examples=30)
