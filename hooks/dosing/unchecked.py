@@ -39,9 +39,8 @@ def _drug(order: MedicationFact) -> str:
 
 
 def _unit_text(given: GivenDose) -> str:
-    """The unit as the order wrote it, safe to quote in Markdown (no backticks, printable, capped by the
-    mapper)."""
-    return (given.unit or "").replace("`", "'")
+    """The unit as the order wrote it: client text, so quoted (one line, Markdown inert, capped)."""
+    return text.quote(given.unit or "")
 
 
 def _why(order: MedicationFact) -> tuple[str, str]:
@@ -69,11 +68,11 @@ def _why(order: MedicationFact) -> tuple[str, str]:
         amount = f"{text.num(given.value, 2)} " if given.value is not None else ""
         return (
             f'dose in "{unit}" is not a mass or per-kg dose',
-            f"the dose is `{amount}{unit}`: a count of units, not an amount of immune globulin",
+            f'the dose is "{amount}{unit}": a count of units, not an amount of immune globulin',
         )
     if given.unit is None:
         return "the dose has no unit", "the dose Quantity has no unit"
-    return "the dose has no usable number", f"the dose in `{unit}` has no usable number"
+    return "the dose has no usable number", f'the dose in "{unit}" has no usable number'
 
 
 def order_dose_unchecked(facts: Facts) -> Iterator[Finding]:

@@ -8,6 +8,7 @@ order. Each test changes only how the dose is written (RULES.md Terms "Ordered d
 from __future__ import annotations
 
 import copy
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,9 +85,19 @@ def test_a_dose_in_pills_is_named_and_said_to_be_unchecked() -> None:
     facts = facts_for(draft("Privigen", {"value": 1, "system": UCUM, "code": "{pill}"}))
     (finding,) = order_dose_unchecked(facts)
     assert finding.summary == 'IVIG dose not checked: dose in "{pill}" is not a mass or per-kg dose — order it in g or mg/kg'
-    assert "`1 {pill}`" in finding.detail and "g/kg" in finding.detail and finding.about == "MedicationRequest/d1"
+    assert '"1 {pill}"' in finding.detail and "g/kg" in finding.detail and finding.about == "MedicationRequest/d1"
     assert ("MedicationRequest", "invalid-dose-unit", Outcome.DEGRADED) in [
         (s.resource_type, s.reason, s.outcome) for s in facts.record.skipped]
+
+
+def test_a_hostile_unit_is_quoted_as_text() -> None:
+    """The unit is client text: a line break or Markdown in it must not become a heading or a link."""
+    hostile = "{pill}\n\n# CALL [x](https://evil.example)"
+    (finding,) = order_dose_unchecked(facts_for(draft("Privigen", {"value": 1, "system": UCUM, "code": hostile})))
+    card = render_card(finding)
+    for field in (card.summary, card.detail or ""):
+        assert "\\# CALL \\[x\\]" in field  # one line, the Markdown escaped: no heading, no link
+        assert not re.search(r"(?<!\\)\[x", field) and not re.search(r"(?m)^#", field)
 
 
 def test_an_order_without_a_dose_says_no_dose() -> None:
