@@ -94,10 +94,21 @@ class _DeadlineResponse(http.client.HTTPResponse):
     def __init__(self, sock: socket.socket, debuglevel: int = 0, method: str | None = None,
                  url: str | None = None) -> None:
         super().__init__(sock, debuglevel, method, url)
+        #: The socket file made by http.client, kept open (unread) until this response closes: it holds the
+        #: socket's reference that defers its real close. On ``Connection: close`` the connection closes its
+        #: socket as soon as the headers are parsed; without this reference that close was real, and a body
+        #: not yet received failed half-read (ProtocolError on any server that closes after each answer).
+        self._socket_file: Any = None
         deadline = _EXCHANGE_DEADLINE.get()
         if deadline is not None:
-            self.fp.close()  # the plain socket file made by http.client: replaced before any read
+            self._socket_file = self.fp  # replaced before any read
             self.fp = io.BufferedReader(_DeadlineReader(sock, deadline, sock.gettimeout()), 65536)
+
+    def _close_conn(self) -> None:
+        super()._close_conn()  # type: ignore[misc]  # http.client internal, not in typeshed
+        if self._socket_file is not None:
+            self._socket_file.close()
+            self._socket_file = None
 
 
 class _DeadlineConnection(HTTPConnection):
