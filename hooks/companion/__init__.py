@@ -4,7 +4,8 @@ Modules, in the order a launch meets them: ``settings`` (the ``[app]`` section),
 on dose, trough and IgRT cards), ``smart`` (SMART App Launch 2.0 client, PKCE S256, via Authlib),
 ``sessions`` (server-side, encrypted sessions behind an opaque cookie), ``data`` (the patient's FHIR data
 read with the session's token and mapped as the rules map it), ``trend`` / ``chart`` and ``dose_plan`` /
-``vials`` (the two views' figures), ``views`` (the Flask blueprint the assembly mounts under ``/app/``),
-``describe`` (discovery and OpenAPI). This package imports nothing at import time, so the services can
+``vials`` / ``verdict`` (the two views' figures; the verdict: what the dose rules say about the planned
+order, and the plan of any dose their cards suggest), ``views`` (the Flask blueprint the assembly mounts
+under ``/app/``), ``describe`` (discovery and OpenAPI). This package imports nothing at import time, so the services can
 import ``links`` cheaply.
 """

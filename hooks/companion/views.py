@@ -26,7 +26,6 @@ from cds_service import Config
 from .. import text
 from .chart import build_chart
 from .data import PatientData, fhir_client, read_patient
-from .dose_plan import build_dose_plan
 from .errors import (
     AuthorizationFailed,
     CompanionError,
@@ -40,6 +39,7 @@ from .sessions import KEEP_AFTER_EXPIRY_S, Sessions, build_session_store, sessio
 from .settings import AppSettings
 from .smart import authorization_url, check_issuer, discover, exchange_code, new_secret
 from .trend import build_trend
+from .verdict import DOSE_CHECKS, judged_doses
 
 log = logging.getLogger("igcds.companion")
 
@@ -230,11 +230,13 @@ def companion_blueprint(config: Config) -> Blueprint:
         draft = context.get("draft") if asked in (None, context.get("order")) else None
         order_ref = asked or context.get("order")
         data = patient_data(session, None if draft else order_ref, draft)
-        plan = build_dose_plan(data.facts, data.order) if data.order is not None else None
+        # The ordered dose first, then any dose a dose card suggests, each with what the dose rules say.
+        doses = judged_doses(data.facts, data.order) if data.order is not None else ()
         active_orders = [m for m in data.facts.record.medications
                          if m.is_ig and m.resource_type == "MedicationRequest" and m.status == "active" and m.id]
-        return page("dose_plan.html", plan=plan, data=data, context=context, view=DOSE_PLAN,
-                    from_draft=draft is not None, active_orders=active_orders)
+        return page("dose_plan.html", plan=doses[0].plan if doses else None, doses=doses, checks=DOSE_CHECKS,
+                    data=data, context=context, view=DOSE_PLAN, from_draft=draft is not None,
+                    active_orders=active_orders)
 
     @bp.app_template_filter("day")
     def _day(value: datetime | None) -> str:

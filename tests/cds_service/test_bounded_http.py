@@ -55,3 +55,43 @@ def test_a_dripped_tls_handshake_ends_by_the_deadline(deadline_s: float, timeout
                         timeout_s=timeout_s, max_bytes=1000)
         elapsed = time.monotonic() - started
     assert elapsed <= deadline_s + 0.3, f"the handshake took {elapsed:.2f} s"
+
+
+@contextlib.contextmanager
+def closing_server(pause_s: float, body: bytes) -> Iterator[int]:
+    """Answers every GET with ``Connection: close``, sends the headers, pauses, then sends the body and closes:
+    what a server that keeps no connection alive (werkzeug's, many proxies) does with a slow body."""
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer(conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nConnection: close\r\n"
+                         b"Content-Length: %d\r\n\r\n" % len(body))
+            time.sleep(pause_s)
+            conn.sendall(body)
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while not stop.is_set():
+                conn, _ = listener.accept()
+                threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        listener.close()
+
+
+def test_a_body_sent_after_the_headers_of_a_connection_close_answer_is_read_whole() -> None:
+    """The connection closes its socket once it sees ``Connection: close``; the response must still read the body
+    that had not arrived yet (it used to fail half-read as a ProtocolError, now and then, against such servers)."""
+    body = b'{"resourceType":"Patient","id":"p1"}' * 100
+    with closing_server(0.05, body) as port:
+        for _ in range(3):
+            answer = bounded_get(f"http://127.0.0.1:{port}/fhir/Patient/p1", headers={}, deadline=Deadline(5.0),
+                                 timeout_s=2.0, max_bytes=1_000_000)
+            assert answer.status == 200 and answer.body == body

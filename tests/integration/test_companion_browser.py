@@ -4,8 +4,11 @@ Mr Hale (fixture ``higm-xl-adult``: X-linked hyper-IgM, Privigen 30 g every 4 we
 g/L, weight in pounds) has a 70 g Privigen draft. The EHR (``tests/support/smart_ehr.py``: an Authlib
 authorization server and a FHIR gateway in front of sekmet-fhir) shows igcds's order-select cards; headless
 Chromium, with JavaScript off, follows their SMART links through the EHR launch (PKCE S256) and lands on
-the IgG trend and on the dose plan. The figures on the pages are compared with what the FHIR fixture and
-the knowledge tables give, computed here; each view is photographed into ``.test-run/``.
+the IgG trend and on the dose plan. The dose plan of the 70 g draft says, on top, what the dose card
+said (above the label's limit) and shows the plan of the card's suggested dose beside the ordered one; the
+35 g renewal draft's plan says no dose card objects. The figures on the pages are compared with what the
+FHIR fixture, the cards and the knowledge tables give, computed here; each view is photographed into
+``.test-run/``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from fhir_mappings import Measure, build_record
+from hooks.companion.links import DOSE_PLAN_RULES
 from hooks.knowledge.infusion import VIAL_TOLERANCE, LabelUse, iv_rate
 from hooks.knowledge.products import PRODUCTS_BY_KEY
 from hooks.policy import Policy
@@ -30,6 +34,8 @@ pytestmark = pytest.mark.integration
 
 PATIENT = "higm-xl-adult"
 SCENARIO = "higm-xl-adult-ivig-dose-high"
+#: The same patient's 35 g renewal draft: 500 mg/kg, within the limits and the usual range.
+RENEWAL = "higm-xl-adult-ivig-renewal"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / ".test-run"
 
 
@@ -145,44 +151,105 @@ def closest_vials(grams, sizes, tolerance):
     return best[1] if best else None
 
 
-def test_the_dose_card_opens_the_dose_plan_whose_grams_vials_and_rates_match_the_tables(
+def first_dose_g(medication_request):
+    return medication_request["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"]
+
+
+def current_weight_kg(record, now):
+    return next(m.value for m in record.measured(Measure.WEIGHT)
+                if (now - m.when).days <= Policy().weight_max_age_days_adult)
+
+
+def check_plan(page, plan, grams, kg):
+    """The plan column ``plan`` of the page: grams, mg/kg, Privigen vials within 10% and the PI label's rates,
+    each computed here from the dose, the weight and the knowledge tables."""
+    within = f'[data-plan="{plan}"]'
+    assert float(page.get_attribute(f'{within} [data-figure="grams"]', "data-value")) == grams
+    assert float(page.get_attribute(f'{within} [data-figure="mg-per-kg"]', "data-value")) == pytest.approx(
+        grams * 1000 / kg, abs=0.05)
+
+    privigen = PRODUCTS_BY_KEY["privigen"]
+    expected_vials = closest_vials(grams, privigen.vial_sizes_g, VIAL_TOLERANCE.value)
+    shown_vials = {float(row.get_attribute("data-size-g")): int(row.get_attribute("data-count"))
+                   for row in page.locator(f"{within} tr.vial-row").all()}
+    assert shown_vials == expected_vials
+    assert float(page.get_attribute(f'{within} [data-figure="vial-total"]', "data-value")) == sum(
+        s * c for s, c in expected_vials.items())
+
+    row = iv_rate("privigen", LabelUse.PI)  # HIGM is a primary immunodeficiency (replacement)
+    steps = page.locator(f"{within} tr.rate-step").all()
+    assert [float(s.get_attribute("data-mg-kg-min")) for s in steps] == [row.initial_mg_kg_min, row.max_mg_kg_min]
+    for step in steps:
+        rate = float(step.get_attribute("data-mg-kg-min"))
+        ml_per_h = rate * kg * 60 / (privigen.concentration_g_per_ml * 1000)
+        assert float(step.get_attribute("data-ml-per-h")) == pytest.approx(ml_per_h, abs=0.05)
+
+
+def test_the_dose_card_opens_the_dose_plan_with_its_warning_and_the_plan_of_its_suggested_dose(
         browser, stack, cards, record, loaded_fixtures):
     card = cards["order-dose-out-of-range"]
     (link,) = card["links"]
     app_context = json.loads(link["appContext"])
     assert app_context["view"] == "dose-plan" and app_context["order"] == "MedicationRequest/higm-xl-adult-draft-1"
-    draft = app_context["draft"]
-    ordered_g = draft["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"]
+    ordered_g = first_dose_g(app_context["draft"])
+    (suggestion,) = card["suggestions"]
+    (action,) = suggestion["actions"]
+    assert action["type"] == "update" and action["resource"]["id"] == app_context["draft"]["id"]
+    suggested_g = first_dose_g(action["resource"])
+    assert suggested_g < ordered_g
 
     context, page = open_card_link(browser, stack, cards, "order-dose-out-of-range")
     try:
         assert page.url == stack.igcds.url("/app/dose-plan")
-        weight = next(m for m in record.measured(Measure.WEIGHT)
-                      if (loaded_fixtures.now - m.when).days <= Policy().weight_max_age_days_adult)
-        kg = weight.value
-        assert float(page.get_attribute('[data-figure="grams"]', "data-value")) == ordered_g
-        assert float(page.get_attribute('[data-figure="mg-per-kg"]', "data-value")) == pytest.approx(
-            ordered_g * 1000 / kg, abs=0.05)
+        kg = current_weight_kg(record, loaded_fixtures.now)
         assert page.text_content('[data-figure="dosing-kg"]') == f"{kg:.1f} kg".replace(".0 kg", " kg")
 
-        privigen = PRODUCTS_BY_KEY["privigen"]
-        expected_vials = closest_vials(ordered_g, privigen.vial_sizes_g, VIAL_TOLERANCE.value)
-        shown_vials = {float(row.get_attribute("data-size-g")): int(row.get_attribute("data-count"))
-                       for row in page.locator("tr.vial-row").all()}
-        assert shown_vials == expected_vials
-        assert float(page.get_attribute('[data-figure="vial-total"]', "data-value")) == sum(
-            s * c for s, c in expected_vials.items())
+        # On top, before the figures: the warning the card gave, as the EHR showed it, and its suggestion.
+        verdict = page.locator("#dose-verdict")
+        assert verdict.get_attribute("data-indicator") == card["indicator"] == "warning"
+        (shown,) = verdict.locator("div.verdict").all()
+        assert shown.get_attribute("data-rule") == "order-dose-out-of-range"
+        assert shown.get_attribute("data-indicator") == card["indicator"]
+        assert shown.locator(".card-summary").text_content() == card["summary"]
+        assert page.locator("#dose-quiet").count() == 0
+        offered = verdict.locator('[data-suggestion="suggested-1"]')
+        assert float(offered.locator('[data-figure="suggested-grams"]').get_attribute("data-value")) == suggested_g
+        assert suggestion["label"] in offered.text_content()
+        assert offered.locator(".suggested-quiet").count() == 1  # the card's dose passes every dose check
+        boxes = {s: page.locator(s).bounding_box()["y"] for s in ("#dose-verdict", "#weight", "#dose")}
+        assert boxes["#dose-verdict"] < boxes["#weight"] < boxes["#dose"]
 
-        row = iv_rate("privigen", LabelUse.PI)  # HIGM is a primary immunodeficiency (replacement)
-        steps = page.locator("tr.rate-step").all()
-        assert [float(s.get_attribute("data-mg-kg-min")) for s in steps] == [row.initial_mg_kg_min, row.max_mg_kg_min]
-        for step in steps:
-            rate = float(step.get_attribute("data-mg-kg-min"))
-            ml_per_h = rate * kg * 60 / (privigen.concentration_g_per_ml * 1000)
-            assert float(step.get_attribute("data-ml-per-h")) == pytest.approx(ml_per_h, abs=0.05)
+        # The plan of the ordered dose, and beside it the plan of the suggested dose.
+        check_plan(page, "ordered", ordered_g, kg)
+        check_plan(page, "suggested-1", suggested_g, kg)
+        ordered_box = page.locator('#vials [data-plan="ordered"]').bounding_box()
+        suggested_box = page.locator('#vials [data-plan="suggested-1"]').bounding_box()
+        assert suggested_box["x"] > ordered_box["x"] + ordered_box["width"] - 1
+        assert abs(suggested_box["y"] - ordered_box["y"]) < 1
         assert page.locator("#risk").count() == 0  # no renal or thrombosis risk factor for this patient
         SCREENSHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "companion-dose-plan.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_a_dose_within_range_has_a_quiet_plan_without_warning_or_suggestion(browser, stack, record, loaded_fixtures):
+    """The 35 g renewal draft (500 mg/kg, inside the usual range): no dose card in the EHR, none on the plan.
+    The clinician opens the trough card's link, then the dose plan of the same draft."""
+    body = load_request("ig-order-select", RENEWAL, loaded_fixtures.now)
+    renewal_cards = {card["source"]["topic"]["code"]: card for card in stack.call("ig-order-select", body)["cards"]}
+    assert not set(renewal_cards) & DOSE_PLAN_RULES
+    (draft,) = (e["resource"] for e in body["context"]["draftOrders"]["entry"])
+    context, page = open_card_link(browser, stack, renewal_cards, "order-trough-below-target")
+    try:
+        page.click("nav a:has-text('Dose plan')")
+        page.wait_for_load_state()
+        assert page.url == stack.igcds.url("/app/dose-plan")
+        assert page.locator("#dose-verdict").get_attribute("data-indicator") == "none"
+        assert page.locator("#dose-verdict div.verdict").count() == 0
+        assert page.locator("#dose-quiet").count() == 1
+        assert page.locator("[data-suggestion]").count() == page.locator('[data-plan^="suggested"]').count() == 0
+        check_plan(page, "ordered", first_dose_g(draft), current_weight_kg(record, loaded_fixtures.now))
     finally:
         context.close()
 
