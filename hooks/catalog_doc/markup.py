@@ -171,6 +171,7 @@ class BulletList:
 BlockNode = Paragraph | BulletList
 
 _ITEM = re.compile(r"^( *)- (.*)$")
+_NOT_IN_SLUG = re.compile(r"[^\w\- ]")
 
 
 def parse_blocks(text: str) -> tuple[BlockNode, ...]:
@@ -263,4 +264,4 @@ class Writer(ABC):
 
 def slug(title: str) -> str:
     """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens."""
-    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+    return _NOT_IN_SLUG.sub("", title.lower()).replace(" ", "-")
