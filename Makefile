@@ -17,7 +17,7 @@ run: venv
 test: venv venv-fhir postgres-bin browser redis-bin haproxy-bin lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-## make lint: ruff (B, E, F, I, UP, W) over everything, mypy --strict over the three packages (STYLE.md)
+## make lint: ruff (B, E, F, I, UP, W) over everything, mypy --strict over the three packages (docs/architecture.md "Code style")
 lint: venv
 	$(BIN)/ruff check --no-cache .
 	$(BIN)/mypy --cache-dir .test-run/mypy

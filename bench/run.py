@@ -54,7 +54,7 @@ from bench.harness import (  # noqa: E402
 )
 
 PATH = "/cds-services/ig-order-select"
-#: DESIGN.md "Quality targets".
+#: docs/architecture.md "Quality targets".
 TARGET_P95_MS = 25.0
 TARGET_P99_MS = 50.0
 TARGET_RATIO = 0.4

@@ -1,4 +1,4 @@
-"""Client authentication (CDS Hooks 2.0 "Trusting CDS Clients", reference §6.1 J1-J13).
+"""Client authentication (CDS Hooks 2.0 "Trusting CDS Clients", docs/conformance.md §6.1 J1-J13).
 
 Every endpoint except the health checks calls :meth:`Authenticator.authenticate` with the exact
 external URL it answers to (built from ``[server] public_base_url``). A call is accepted only when:

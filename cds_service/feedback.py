@@ -1,4 +1,4 @@
-"""CDS Hooks 2.0 feedback (``POST {baseUrl}/cds-services/{id}/feedback``, reference §5).
+"""CDS Hooks 2.0 feedback (``POST {baseUrl}/cds-services/{id}/feedback``, docs/conformance.md §5).
 
 The body is validated with JSON Schema (FB2-FB4, invariants cds-fb-1..3): each item names a card
 uuid, an outcome (accepted | overridden), ``acceptedSuggestions`` when accepted, an optional

@@ -1,7 +1,7 @@
 """What one CDS Hooks call goes through, from a parsed body to a response document.
 
 Kept apart from Flask (the views only parse HTTP and authenticate) so that ``igcds evaluate`` runs
-exactly the same steps in-process. Order (DESIGN.md "Request handling"): validate the envelope and
+exactly the same steps in-process. Order (docs/architecture.md "What a call goes through"): validate the envelope and
 the hook's context, route by id *and* hook, check ``fhirServer`` against the caller's allowlist,
 resolve prefetch (412 when required data cannot be had), run the handler, order the cards,
 record them for audit (silenced cards included), and answer.

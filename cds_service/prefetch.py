@@ -1,4 +1,4 @@
-"""Prefetch resolution, per CDS Hooks 2.0 "Prefetch Template" (reference §3.2).
+"""Prefetch resolution, per CDS Hooks 2.0 "Prefetch Template" (docs/conformance.md §3.2).
 
 For each prefetch key a service declares:
 
@@ -87,7 +87,7 @@ class TemplateError(ValueError):
 
 
 def render_template(template: str, context: Mapping[str, Any]) -> str:
-    """Fill ``{{context.x}}`` and user tokens from the request context (pure; reference §3.3)."""
+    """Fill ``{{context.x}}`` and user tokens from the request context (pure; docs/conformance.md §3.3)."""
     return TOKEN_PATTERN.sub(lambda m: _token_value(m.group(1), context), template)
 
 

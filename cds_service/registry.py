@@ -18,7 +18,7 @@ from .cards import Card, ServiceResponse
 from .errors import RegistryError
 
 #: Hooks of the CDS Hooks Library (STU1 1.0.1) and the context fields each marks "Prefetch Token:
-#: Yes". Only root-level primitive fields may be tokens (reference §3.3 T4-T6).
+#: Yes". Only root-level primitive fields may be tokens (docs/conformance.md §3.3 T4-T6).
 HOOK_PREFETCH_TOKENS: Mapping[str, frozenset[str]] = {
     "patient-view": frozenset({"userId", "patientId", "encounterId"}),
     "order-select": frozenset({"userId", "patientId", "encounterId"}),
@@ -30,7 +30,7 @@ HOOK_PREFETCH_TOKENS: Mapping[str, frozenset[str]] = {
     "medication-prescribe": frozenset({"userId", "patientId", "encounterId"}),
 }
 
-#: User tokens valid in every hook (reference §3.3 T4, T7).
+#: User tokens valid in every hook (docs/conformance.md §3.3 T4, T7).
 USER_TOKENS = frozenset({"userPractitionerId", "userPractitionerRoleId", "userPatientId", "userRelatedPersonId"})
 
 #: ``{{ token }}``, the token without the spaces around it. Written with possessive quantifiers (each

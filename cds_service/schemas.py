@@ -1,7 +1,7 @@
 """JSON Schemas of the CDS Hooks 2.0 request and of the hook contexts this framework serves.
 
-There is no official JSON Schema for CDS Hooks 2.0 (reference §11); these are written from the
-normative text (reference §3.1, §3.5, §7) and compiled once at import. Resources *inside* the
+There is no official JSON Schema for CDS Hooks 2.0 (docs/conformance.md §11); these are written from the
+normative text (docs/conformance.md §3.1, §3.5, §7) and compiled once at import. Resources *inside* the
 envelope (draftOrders entries, prefetch values) are deliberately loose here: a bad resource inside
 a valid request is skipped and counted by the mapping layer, not a reason to refuse the call.
 

@@ -1,8 +1,8 @@
-"""Condition concepts the rules read, as named value sets (codes from clinical-facts §1.2 and RULES.md).
+"""Condition concepts the rules read, as named value sets (codes from clinical-facts §1.2 and docs/clinical-rules.md).
 
 A Condition carries every concept its codes match (``CONDITION_INDEX.concepts_for``), plus the
 groupers that include them (``replacement-severe``, ``immunomodulatory``, ``severe-infection``, ...).
-Keyword (text) recognition is used only where RULES.md asks for it: stem cell transplant and
+Keyword (text) recognition is used only where docs/clinical-rules.md asks for it: stem cell transplant and
 anti-IgA antibodies.
 """
 
@@ -18,12 +18,12 @@ _NEURO = f"{_CF} [CANVAS] v2026 VSAC 'Neuromuscular Disorder' 2.16.840.1.113762.
 _FS = f"{_CF} [FS] exact-string hits in independent repositories"
 _LOGICA = f"{_CF} [LOGICA] COVID-19 underlying-conditions value sets"
 _HCC = f"{_CF} [CANVAS] hcc2018.py"
-_TERMS = "RULES.md Terms: indications"
-_SEVERE = "RULES.md Resolved details: severe infection"
-_THROMB = "RULES.md Resolved details: thrombosis risk factors"
-_RENAL = "RULES.md Resolved details: renal risk factors"
-_IGA = "RULES.md Resolved details: order-iga-deficiency"
-_HSCT = "RULES.md Resolved details: stem cell transplant on record"
+_TERMS = "docs/clinical-rules.md Terms: indications"
+_SEVERE = "docs/clinical-rules.md Resolved details: severe infection"
+_THROMB = "docs/clinical-rules.md Resolved details: thrombosis risk factors"
+_RENAL = "docs/clinical-rules.md Resolved details: renal risk factors"
+_IGA = "docs/clinical-rules.md Resolved details: order-iga-deficiency"
+_HSCT = "docs/clinical-rules.md Resolved details: stem cell transplant on record"
 
 
 def _icd(code: str, tag: Tag, source: str) -> Member:
@@ -60,11 +60,12 @@ CONDITION_SETS: tuple[ValueSet, ...] = (
         _icd("D80.5", V, _IMMUNE), _sct("82286005", V, _IMMUNE, "Hyperimmunoglobulin M syndrome"),
         _sct("783248004", V, _IMMUNE, "HIGM with susceptibility to opportunistic infection"),
     ) + _HIGM_X + _HIGM_AR + _HIGM_NO_OI),
-    ValueSet("higm-x-linked", "X-linked HIGM (CD40L deficiency)", "RULES.md pv-higm-no-pjp-prophylaxis", _HIGM_X),
-    ValueSet("higm-autosomal-recessive", "Autosomal recessive HIGM", "RULES.md pv-higm-no-pjp-prophylaxis",
-             _HIGM_AR),
+    ValueSet("higm-x-linked", "X-linked HIGM (CD40L deficiency)",
+             "docs/clinical-rules.md pv-higm-no-pjp-prophylaxis", _HIGM_X),
+    ValueSet("higm-autosomal-recessive", "Autosomal recessive HIGM",
+             "docs/clinical-rules.md pv-higm-no-pjp-prophylaxis", _HIGM_AR),
     ValueSet("higm-no-opportunistic-infection", "HIGM without susceptibility to opportunistic infection",
-             "RULES.md pv-higm-no-pjp-prophylaxis", _HIGM_NO_OI),
+             "docs/clinical-rules.md pv-higm-no-pjp-prophylaxis", _HIGM_NO_OI),
     ValueSet("selective-igm-deficiency", "Selective IgM deficiency", _TERMS, (
         _icd("D80.4", V, _IMMUNE), _sct("190980000", V, _IMMUNE, "Selective immunoglobulin M deficiency"))),
     ValueSet("selective-iga-deficiency", "Selective IgA deficiency", _IGA, (
@@ -86,7 +87,7 @@ CONDITION_SETS: tuple[ValueSet, ...] = (
         _sct("417167007", S, _GMSDE, "Immunoglobulin deficiency"),
         _sct("12631000119106", S, _GMSDE, "Immunoglobulin G deficiency"),
         _sct("267460002", S, _GMSDE, "Congenital hypogammaglobulinemia"))),
-    # Transient hypogammaglobulinemia of infancy: named for completeness, in no grouper (RULES.md does not
+    # Transient hypogammaglobulinemia of infancy: named for completeness, in no grouper (docs/clinical-rules.md does not
     # list it as a replacement indication).
     ValueSet("transient-hypogammaglobulinemia-infancy", "Transient hypogammaglobulinemia of infancy", _IMMUNE,
              (_icd("D80.7", V, _IMMUNE), _sct("88714009", V, _IMMUNE))),
@@ -94,7 +95,7 @@ CONDITION_SETS: tuple[ValueSet, ...] = (
         _icd("D80.3", V, _IMMUNE), _sct("234544003", V, _IMMUNE, "Immunoglobulin subclass deficiency"),
         _sct("190981001", S, _GMSDE, "Selective immunoglobulin G deficiency"))),
     ValueSet("specific-antibody-deficiency", "Specific antibody deficiency (impaired pneumococcal response)",
-             "RULES.md order-igm-deficiency-not-indicated (D80.6 / SNOMED 234556002, 234559009)", (
+             "docs/clinical-rules.md order-igm-deficiency-not-indicated (D80.6 / SNOMED 234556002, 234559009)", (
         _icd("D80.6", V, _IMMUNE), _sct("234556002", S, _GMSDE, "Specific antibody deficiency"),
         _sct("234559009", S, _GMSDE, "Anti-pneumococcal polysaccharide antibody deficiency"))),
     # --- immunomodulatory indications ---
@@ -128,11 +129,12 @@ CONDITION_SETS: tuple[ValueSet, ...] = (
         _icd("A04.72", V, f"{_CF} [CANVAS] VSAC 2.16.840.1.113883.3.464.1003.102.12.1017"),
         _sct("186431008", V, f"{_CF} [CANVAS]"), _sct("423590009", V, f"{_CF} [CANVAS]"),
         _sct("5891000119102", V, f"{_CF} [CANVAS]")) + _CDI_RECURRENT),
-    ValueSet("cdi-recurrent", "Recurrent C. difficile infection", "RULES.md order-not-first-line",
+    ValueSet("cdi-recurrent", "Recurrent C. difficile infection", "docs/clinical-rules.md order-not-first-line",
              _CDI_RECURRENT),
-    ValueSet("bronchiectasis", "Bronchiectasis", "RULES.md Dose regimens: justifying reasons", (
-        _family("J47", R, "RULES.md Dose regimens (J47.x)"), _sct("12295008", R, "RULES.md Dose regimens"))),
-    # --- severe infections (RULES.md Resolved details) ---
+    ValueSet("bronchiectasis", "Bronchiectasis", "docs/clinical-rules.md Dose regimens: justifying reasons", (
+        _family("J47", R, "docs/clinical-rules.md Dose regimens (J47.x)"),
+        _sct("12295008", R, "docs/clinical-rules.md Dose regimens"))),
+    # --- severe infections (docs/clinical-rules.md Resolved details) ---
     ValueSet("pneumonia", "Pneumonia", _SEVERE, (_span("J13", "J18", R, _SEVERE), _sct("233604007", R, _SEVERE))),
     ValueSet("sepsis", "Sepsis", _SEVERE, (
         _span("A40", "A41", R, _SEVERE), _family("R65.2", R, _SEVERE), _sct("91302008", R, _SEVERE))),
@@ -166,7 +168,7 @@ CONDITION_SETS: tuple[ValueSet, ...] = (
     ValueSet("hyperlipidemia", "Hyperlipidemia", _THROMB, (_family("E78", R, _THROMB),)),
     ValueSet("coronary-disease", "Coronary disease", _THROMB, (_family("I25", R, _THROMB),)),
     ValueSet("nicotine-dependence", "Nicotine dependence", _THROMB, (_family("F17.2", R, _THROMB),)),
-    ValueSet("pregnancy", "Pregnancy", "RULES.md order-dosing-weight (not pregnant)", (
+    ValueSet("pregnancy", "Pregnancy", "docs/clinical-rules.md order-dosing-weight (not pregnant)", (
         _icd("Z33.1", V, f"{_CF} [CANVAS] VSAC 'Pregnancy' 2.16.840.1.113883.3.526.3.378"),
         _family("O09", V, f"{_CF} [CANVAS] VSAC 'Pregnancy' 2.16.840.1.113883.3.526.3.378"),
         _sct("77386006", V, f"{_CF} [CANVAS] VSAC 'Pregnancy' 2.16.840.1.113883.3.526.3.378", "Pregnant"))),
@@ -177,7 +179,7 @@ CONDITION_SETS: tuple[ValueSet, ...] = (
     ValueSet("anti-iga-antibodies", "Anti-IgA antibodies documented", _IGA, (), (
         Keyword(r"\banti[- ]?iga\b", _IGA),
         Keyword(r"\bantibod(?:y|ies) (?:to|against) iga\b", _IGA))),
-    # --- groupers (RULES.md Terms) ---
+    # --- groupers (docs/clinical-rules.md Terms) ---
     ValueSet("replacement-severe", "Severe antibody deficiency", _TERMS,
              includes=("hyper-igm", "cvid", "agammaglobulinemia", "hypogammaglobulinemia")),
     ValueSet("replacement-less-severe", "Less severe antibody deficiency", _TERMS,

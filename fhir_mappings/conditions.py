@@ -1,4 +1,4 @@
-"""Condition -> ``ConditionFact`` with every named value set its codes (or, where RULES.md asks, its
+"""Condition -> ``ConditionFact`` with every named value set its codes (or, where docs/clinical-rules.md asks, its
 text) belong to. ``entered-in-error`` conditions are dropped; refuted ones are kept (the fact knows it
 is not active) so rules can tell "refuted" from "never recorded"."""
 

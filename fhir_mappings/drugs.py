@@ -1,6 +1,6 @@
 """Medication classes (``model.MedClass``) from codes and names: the sourced drug value sets.
 
-Immune globulin recognition follows RULES.md "Terms" in its order: ATC J06BA01/J06BA02, CVX 87, NDC
+Immune globulin recognition follows docs/clinical-rules.md "Terms" in its order: ATC J06BA01/J06BA02, CVX 87, NDC
 product codes (clinical-facts §1.3), a site-supplied RxNorm list (no Ig product code could be cited, so
 it is empty by default), then brand and generic names. Exclusions (hyperimmune, anti-D, ATG, IM Ig)
 always win; the anti-thymocyte globulins are also excluded by their cited RxNorm codes
@@ -21,7 +21,7 @@ from .codings import ATC, CVX, NDC, RXNORM
 from .memo import BoundedMemo, key_chars
 from .model import Code, MedClass, Route
 
-_TERMS = "RULES.md Terms: Ig order"
+_TERMS = "docs/clinical-rules.md Terms: Ig order"
 
 
 # Name patterns run over client text (``words_of``: every name of a medication, lower-cased, joined
@@ -66,7 +66,7 @@ class IgProduct:
         object.__setattr__(self, "regex", re.compile(self.pattern))
 
 
-#: Brand keys as used by the hooks' product tables. SC products per RULES.md Terms "Route".
+#: Brand keys as used by the hooks' product tables. SC products per docs/clinical-rules.md Terms "Route".
 IG_PRODUCTS: tuple[IgProduct, ...] = (
     IgProduct("privigen", r"\bprivigen\b", ("44206-439",), source=f"{_TERMS}; {_NDC_SRC}"),
     # "Gammagard S/D" (0944-2658) and "Gammagard Liquid ERC" (0944-2705) are other products: Ig, no key.
@@ -120,7 +120,7 @@ _EXCLUDED_WORDS = re.compile(
 )
 _GLOBULIN = re.compile(r"globulin")
 #: Globulins that are not ACIP "antibody-containing products" (order-ig-after-live-vaccine): anti-D (ACIP:
-#: postpartum anti-D does not delay measles/varicella vaccination; RULES.md names) and the animal
+#: postpartum anti-D does not delay measles/varicella vaccination; docs/clinical-rules.md names) and the animal
 #: anti-thymocyte/anti-lymphocyte globulins (not in the ACIP antibody-product interval table).
 _NOT_ANTIBODY_CONTAINING = re.compile(
     r"\banti[- ]?d\b|\brh[o0]\s*\(\s*d\s*\)|\bwinrho\b|\brhogam\b|\brhophylac\b"
@@ -150,7 +150,7 @@ class DrugSet:
 
 _F14 = "clinical-facts §1.4"
 _F15 = "clinical-facts §1.5 live vaccines (CVX) [V/C]"
-_RULES_LIVE = "RULES.md order-live-vaccine (by name)"
+_RULES_LIVE = "docs/clinical-rules.md order-live-vaccine (by name)"
 _TMP_SMX_CODES = _rx("198334", "198335", "313134", "313137", "1809083")
 _TMP_SMX_NAMES = (_in_one_name("trimethoprim", "sulfamethoxazole") + "|"
                   + _in_one_name("sulfamethoxazole", "trimethoprim")
@@ -161,21 +161,24 @@ _OPV_BCG_YF = _cvx("02", "19", "37")
 DRUG_SETS: tuple[DrugSet, ...] = (
     DrugSet(MedClass.TMP_SMX, f"{_F14} TMP-SMX SCDs [V, CANVAS VSAC 2.16.840.1.113883.3.464.1003.196.12.1001]",
             _TMP_SMX_CODES, _TMP_SMX_NAMES),
-    DrugSet(MedClass.PJP_PROPHYLAXIS, "RULES.md pv-higm-no-pjp-prophylaxis (TMP-SMX, dapsone, atovaquone, "
-            "pentamidine)", _TMP_SMX_CODES, _TMP_SMX_NAMES + r"|\bdapsone\b|\batovaquone\b|\bpentamidine\b"),
-    DrugSet(MedClass.SULFONAMIDE, "RULES.md pv-higm-no-pjp-prophylaxis (sulfonamide allergy); TMP-SMX codes "
-            f"{_F14}", _TMP_SMX_CODES, _TMP_SMX_NAMES + r"|\bsulfonamides?\b|\bsulfa\b|\bsulfamethoxazole\b"),
-    DrugSet(MedClass.ANTI_CD20, f"RULES.md order-anti-cd20-hbv; {_F14} (121191, 712566, 1876366 C; 974779 S; "
-            "SCDs V)", _rx("121191", "712566", "1876366", "974779", "1657862", "1657867", "1927893", "2105834"),
+    DrugSet(MedClass.PJP_PROPHYLAXIS, "docs/clinical-rules.md pv-higm-no-pjp-prophylaxis (TMP-SMX, dapsone, "
+            "atovaquone, pentamidine)", _TMP_SMX_CODES,
+            _TMP_SMX_NAMES + r"|\bdapsone\b|\batovaquone\b|\bpentamidine\b"),
+    DrugSet(MedClass.SULFONAMIDE, "docs/clinical-rules.md pv-higm-no-pjp-prophylaxis (sulfonamide allergy); "
+            f"TMP-SMX codes {_F14}", _TMP_SMX_CODES,
+            _TMP_SMX_NAMES + r"|\bsulfonamides?\b|\bsulfa\b|\bsulfamethoxazole\b"),
+    DrugSet(MedClass.ANTI_CD20, f"docs/clinical-rules.md order-anti-cd20-hbv; {_F14} (121191, 712566, 1876366 C; "
+            "974779 S; SCDs V)",
+            _rx("121191", "712566", "1876366", "974779", "1657862", "1657867", "1927893", "2105834"),
             r"\brituximab|\bofatumumab\b|\bocrelizumab\b|\bobinutuzumab\b|\brituxan\b|\btruxima\b|\bruxience\b"
             r"|\briabni\b|\bkesimpta\b|\barzerra\b|\bocrevus\b|\bgazyva\b"),
-    DrugSet(MedClass.ESTROGEN, "RULES.md Resolved details: thrombosis risk factors (by name)", frozenset(),
-            r"estradiol|\bconjugated estrogens?\b|\bestrogens?,? conjugated\b"),
-    DrugSet(MedClass.HBV_ANTIVIRAL, "RULES.md Resolved details: HBV conditions (by name)", frozenset(),
+    DrugSet(MedClass.ESTROGEN, "docs/clinical-rules.md Resolved details: thrombosis risk factors (by name)",
+            frozenset(), r"estradiol|\bconjugated estrogens?\b|\bestrogens?,? conjugated\b"),
+    DrugSet(MedClass.HBV_ANTIVIRAL, "docs/clinical-rules.md Resolved details: HBV conditions (by name)", frozenset(),
             r"\bentecavir\b|\btenofovir\b|\blamivudine\b"),
-    DrugSet(MedClass.CORTICOSTEROID, "RULES.md Resolved details: corticosteroids (by name)", frozenset(),
+    DrugSet(MedClass.CORTICOSTEROID, "docs/clinical-rules.md Resolved details: corticosteroids (by name)", frozenset(),
             r"prednisolone\b|\bprednisone\b|\bdexamethasone\b"),
-    DrugSet(MedClass.NEPHROTOXIC, "RULES.md Resolved details: renal risk factors (by ingredient name)",
+    DrugSet(MedClass.NEPHROTOXIC, "docs/clinical-rules.md Resolved details: renal risk factors (by ingredient name)",
             frozenset(), r"\bgentamicin\b|\btobramycin\b|\bamikacin\b|\bstreptomycin\b|\bneomycin\b"
             r"|\bvancomycin\b|\bamphotericin\b|\bcisplatin\b"),
     DrugSet(MedClass.LIVE_VACCINE, f"{_F15}; {_RULES_LIVE}",
@@ -188,9 +191,10 @@ DRUG_SETS: tuple[DrugSet, ...] = (
                       _in_one_name("influenza", r"\blive\b"), _in_one_name("typhoid", r"\b(?:oral|live)\b"),
                       _in_one_name(r"\boral\b", "typhoid"), r"\b(?:smallpox|vaccinia)\b", r"\badenovirus\b",
                       _in_one_name("cholera", r"\blive\b")])),
-    DrugSet(MedClass.MEASLES_VARICELLA_VACCINE, f"{_F15} (03, 94, 21); RULES.md order-ig-after-live-vaccine",
+    DrugSet(MedClass.MEASLES_VARICELLA_VACCINE,
+            f"{_F15} (03, 94, 21); docs/clinical-rules.md order-ig-after-live-vaccine",
             _MEASLES_VARICELLA, r"\bmmrv?\b", r"\bmeasles\b|\bvaricella\b"),
-    DrugSet(MedClass.OPV_BCG_YELLOW_FEVER, f"{_F15} (02, 19, 37); RULES.md order-live-vaccine",
+    DrugSet(MedClass.OPV_BCG_YELLOW_FEVER, f"{_F15} (02, 19, 37); docs/clinical-rules.md order-live-vaccine",
             _OPV_BCG_YF, r"\bopv\b|\boral polio|\bbcg\b", r"\byellow fever\b"),
 )
 

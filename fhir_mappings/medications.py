@@ -6,7 +6,7 @@ the rules decide what "active" means; a draft order without a status is a draft.
 is resolved through contained resources first, then the caller's ``resolve(reference)`` (draftOrders
 bundle, prefetch, FHIR read).
 
-The dose is read as ordered (RULES.md Terms, "Ordered dose"): a Quantity in g, mg, g/kg or mg/kg becomes
+The dose is read as ordered (docs/clinical-rules.md Terms, "Ordered dose"): a Quantity in g, mg, g/kg or mg/kg becomes
 ``Dose``; any other Quantity is kept as given (``GivenDose``), so that a dose in mL can be converted where
 the product facts are (``hooks``), and a dose in another unit can be named when it is not checked. For an
 Ig dose in mL, the strength the medication itself states (``Medication.ingredient.strength``, or "10%" /
@@ -48,7 +48,7 @@ Resolver = Callable[[str], Mapping[str, object] | None]
 MEDICATION_TYPES = frozenset({"MedicationRequest", "MedicationStatement", "MedicationAdministration", "Immunization"})
 _DROPPED = frozenset({"entered-in-error", "not-done", "not-taken"})
 
-#: SNOMED route codes: 47625008 IV and 34206005 SC (RULES.md Terms "Route"); 78421000 intramuscular and
+#: SNOMED route codes: 47625008 IV and 34206005 SC (docs/clinical-rules.md Terms "Route"); 78421000 intramuscular and
 #: 26643006 oral: corroborated (same code and meaning in several public FHIR IGs / code tables found with
 #: the search tool, e.g. ONCOFAIR IG SNOMED route list, DICOM CID 11, NHS Digital dose syntax).
 ROUTE_CODES: Mapping[str, Route] = {
@@ -195,7 +195,7 @@ def _strength_g_per_ml(ratio: object) -> float | None:
 def stated_concentration(medication: Mapping[str, object] | None, name_words: str) -> float | None:
     """The strength the medication states, in g/mL: its ``ingredient.strength`` (mass per mL), else a
     strength in its name ("10%", "200 mg/ml"); None when none is stated or two statements disagree
-    (RULES.md Resolved details, "Concentration of a dose in mL")."""
+    (docs/clinical-rules.md Resolved details, "Concentration of a dose in mL")."""
     if medication is not None:
         strengths = [_strength_g_per_ml(as_dict(i).get("strength")) for i in as_list(medication.get("ingredient"))]
         stated = _one_value([s for s in strengths if s is not None])
@@ -287,7 +287,7 @@ def map_medication(
     )
     is_ig = MedClass.IMMUNE_GLOBULIN in profile.classes
     if route is None and is_ig:
-        # RULES.md Terms "Route": else from the product (SC brands; J06BA01 extravascular), else IV.
+        # docs/clinical-rules.md Terms "Route": else from the product (SC brands; J06BA01 extravascular), else IV.
         route = Route.SC if profile.subcutaneous_product else Route.IV
     reason_codes, reason_text = _reasons(resource, resolve)
     when, until = _when(resource)

@@ -130,7 +130,7 @@ class ConditionFact:
 
     @property
     def active(self) -> bool:
-        """Active per RULES.md Terms: clinical status active (or recurrence/relapse), not refuted."""
+        """Active per docs/clinical-rules.md Terms: clinical status active (or recurrence/relapse), not refuted."""
         if self.refuted_or_error:
             return False
         return self.clinical_status in ("active", "recurrence", "relapse")
@@ -179,7 +179,7 @@ class DoseUnit(StrEnum):
 class Dose:
     """One administration's dose as ordered (in g, mg, g/kg or mg/kg).
 
-    A dose ordered in mL becomes a dose in g once its concentration is known (RULES.md Resolved details,
+    A dose ordered in mL becomes a dose in g once its concentration is known (docs/clinical-rules.md Resolved details,
     "Concentration of a dose in mL"): ``volume_ml`` and ``concentration`` then say how it was obtained.
     """
 
@@ -242,7 +242,7 @@ class Timing:
     period_unit: str | None = None
     count: int | None = None
     #: The bounded days of the course: ``boundsDuration`` in days, or a ``boundsPeriod`` with start and
-    #: end (its days counted with both ends for dates, rounded up for date-times; RULES.md Resolved
+    #: end (its days counted with both ends for dates, rounded up for date-times; docs/clinical-rules.md Resolved
     #: details, "Immunomodulatory courses").
     bounds_days: float | None = None
 
@@ -307,7 +307,7 @@ class MedicationFact:
 
     @property
     def is_ig(self) -> bool:
-        """Normal human Ig for IV/SC use; exclusions win (RULES.md Terms)."""
+        """Normal human Ig for IV/SC use; exclusions win (docs/clinical-rules.md Terms)."""
         return MedClass.IMMUNE_GLOBULIN in self.classes and MedClass.IG_EXCLUDED not in self.classes
 
 

@@ -1,8 +1,8 @@
 """Observation -> ``Measurement``: code to ``Measure``, status filter, unit conversion.
 
 Only results with status final/amended/corrected and a value (no ``dataAbsentReason``) count
-(RULES.md Terms); a result's date is ``effectiveDateTime`` (or ``effectiveInstant``), else the end (or
-start) of ``effectivePeriod``, else ``issued`` (RULES.md Resolved details, "Which observations count").
+(docs/clinical-rules.md Terms); a result's date is ``effectiveDateTime`` (or ``effectiveInstant``), else the end (or
+start) of ``effectivePeriod``, else ``issued`` (docs/clinical-rules.md Resolved details, "Which observations count").
 Quantitative measures need a supported unit (``units.py``); a result in an unknown unit raises
 ``MappingError`` so the record builder skips and counts it.
 """
@@ -51,12 +51,12 @@ LOINC_MEASURES: Mapping[str, Measure] = {
     "88294-4": Measure.EGFR, "94677-2": Measure.EGFR, "77147-7": Measure.EGFR, "48642-3": Measure.EGFR,
     "48643-1": Measure.EGFR, "50044-7": Measure.EGFR, "70969-1": Measure.EGFR, "50210-4": Measure.EGFR,
     "69405-9": Measure.EGFR, "33914-3": Measure.EGFR,
-    # HBV serology: RULES.md order-anti-cd20-hbv
+    # HBV serology: docs/clinical-rules.md order-anti-cd20-hbv
     "5196-1": Measure.HBSAG, "16933-4": Measure.ANTI_HBC,
 }
 
 #: Measures recognised by the words of the code (no verified LOINC: clinical-facts §1.1, §5 item 2).
-#: RULES.md Resolved details: "an Observation whose code names ..." anti-IgA / pneumococcal / CD19.
+#: docs/clinical-rules.md Resolved details: "an Observation whose code names ..." anti-IgA / pneumococcal / CD19.
 TEXT_MEASURES: tuple[tuple[re.Pattern[str], Measure], ...] = (
     (re.compile(r"\banti[- ]?iga\b|(?:^|\| )iga antibod|\bantibod(?:y|ies) (?:to|against) iga\b"), Measure.ANTI_IGA),
     (re.compile(r"pneumococc|streptococcus pneumoniae|s\. pneumoniae"), Measure.PNEUMOCOCCAL_AB),

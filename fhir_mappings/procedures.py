@@ -3,7 +3,7 @@
 "plasma-exchange": CPT 36514 (clinical-facts §1.6, tag V), a site-configured SNOMED list (empty by
 default: no SNOMED plasmapheresis code is verified, clinical-facts §1.6 / §5 item 3), or the words
 "plasma exchange", "plasmapheresis", "apheresis". "stem-cell-transplant": words naming
-haematopoietic stem cell or bone marrow transplantation (RULES.md Resolved details).
+haematopoietic stem cell or bone marrow transplantation (docs/clinical-rules.md Resolved details).
 Dropped: entered-in-error, and Procedures ``not-done``.
 """
 

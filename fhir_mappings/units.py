@@ -5,14 +5,15 @@ and counts it). A unit is never guessed from the size of a number.
 
 The unit is read from ``Quantity.code`` when ``Quantity.system`` is UCUM (http://unitsofmeasure.org);
 otherwise from ``Quantity.unit`` text, and then only for exact common spellings (``_TEXT_UNITS``).
+"catalog" below is the clinical catalog, ``docs/clinical-rules.md``.
 
 | Measure | Canonical | Accepted (UCUM code -> factor) | Source |
 |---|---|---|---|
-| IgG, IgA, IgM | mg/dL | mg/dL ×1; g/L ×100; mg/L ÷10; g/dL ×1000 | RULES.md Terms (g/L ×100, mg/L ÷10); SI prefixes |
-| weight | kg | kg ×1; g ÷1000; [lb_av] ×0.45359237 | RULES.md Terms; avoirdupois pound (UCUM [lb_av] = 0.45359237 kg) |
+| IgG, IgA, IgM | mg/dL | mg/dL ×1; g/L ×100; mg/L ÷10; g/dL ×1000 | catalog Terms (g/L ×100, mg/L ÷10); SI prefixes |
+| weight | kg | kg ×1; g ÷1000; [lb_av] ×0.45359237 | catalog Terms; avoirdupois pound (UCUM [lb_av] = 0.45359237 kg) |
 | height | cm | cm ×1; m ×100; [in_i] ×2.54 | SI prefixes; international inch (UCUM [in_i] = 2.54 cm exactly) |
 | creatinine | mg/dL | mg/dL ×1; umol/L ÷88.42 | creatinine molar mass 113.12 g/mol: 1 mg/dL = 88.42 µmol/L |
-| eGFR | mL/min/{1.73_m2} | as given (mL/min/{1.73_m2}, mL/min/1.73m2, mL/min) | no conversion (RULES.md Terms) |
+| eGFR | mL/min/{1.73_m2} | as given (mL/min/{1.73_m2}, mL/min/1.73m2, mL/min) | no conversion (catalog Terms) |
 | BMI | kg/m2 | as given (kg/m2) | no conversion |
 """
 
@@ -152,7 +153,7 @@ def read_given_dose(value: object) -> GivenDose | None:
 
 def period_days(value: object) -> float | None:
     """The days a Period with start and end covers (``timing.repeat.boundsPeriod``): both ends counted
-    for dates (2024-05-01 to 2024-05-05 is 5 days), rounded up for date-times (RULES.md Resolved
+    for dates (2024-05-01 to 2024-05-05 is 5 days), rounded up for date-times (docs/clinical-rules.md Resolved
     details, "Immunomodulatory courses"). None when an end is missing or invalid, or end < start."""
     period = as_dict(value)
     start_text, end_text = as_str(period.get("start")), as_str(period.get("end"))
@@ -178,7 +179,7 @@ _DURATION_DAYS: Mapping[str, float] = {
 
 
 def duration_days(value: object) -> float | None:
-    """A Duration (``boundsDuration``) in days; ``mo`` = 30 days and ``a`` = 365 days (RULES.md
+    """A Duration (``boundsDuration``) in days; ``mo`` = 30 days and ``a`` = 365 days (docs/clinical-rules.md
     Resolved details). Units are UCUM codes, read from ``code`` or else ``unit``."""
     duration = as_dict(value)
     number = as_number(duration.get("value"))

@@ -3,7 +3,7 @@
 Real EHRs deviate from R4 in small ways: a single object where R4 has a list (the CDS Hooks sandbox
 sends ``MedicationRequest.category`` so), a draft order without ``intent``, an unknown extension. A
 resource is therefore judged on the elements the mappers read (``READ_ELEMENTS``), never validated
-as a whole (RULES.md Terms, "Reading EHR data"):
+as a whole (docs/clinical-rules.md Terms, "Reading EHR data"):
 
 - an element no mapper reads is never looked at, so it never drops the resource;
 - a single object where R4 declares a list (0..*) becomes a one-item list, and a one-item list where

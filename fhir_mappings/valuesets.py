@@ -1,9 +1,9 @@
-"""Named, sourced value sets: which codes (and, where RULES.md asks, which words) mean a concept.
+"""Named, sourced value sets: which codes (and, where docs/clinical-rules.md asks, which words) mean a concept.
 
 A value set is data a clinician can review: every member carries the verification tag and the source
-line of ``reference/clinical-facts.md`` or ``RULES.md`` it comes from. No code appears here that is not
+line of ``docs/clinical-facts.md`` or ``docs/clinical-rules.md`` it comes from. No code appears here that is not
 written in one of those two documents. Tags (clinical-facts §0): V verified, C corroborated, S single
-source, R written in the reviewed catalog RULES.md, UNVERIFIED (kept only as documentation,
+source, R written in the reviewed catalog docs/clinical-rules.md, UNVERIFIED (kept only as documentation,
 ``verified=False``, and excluded from matching unless a caller asks for it).
 
 ICD-10 members match on the dot-less, upper-cased code: ``exact`` ("D80.5"), ``prefix`` for the ".x"
@@ -25,7 +25,7 @@ from .model import Code
 
 
 class Tag(StrEnum):
-    """Verification tag of a member (clinical-facts §0 "Verification tags"; R = RULES.md)."""
+    """Verification tag of a member (clinical-facts §0 "Verification tags"; R = docs/clinical-rules.md)."""
 
     V = "V"
     C = "C"
@@ -74,7 +74,7 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class Keyword:
-    """A text pattern (lower-case regular expression) that names the concept, where RULES.md asks
+    """A text pattern (lower-case regular expression) that names the concept, where docs/clinical-rules.md asks
     for recognition by name."""
 
     pattern: str

@@ -1,9 +1,9 @@
-"""The rule catalog: every rule of RULES.md with its hooks, indicator and source.
+"""The rule catalog: every rule of docs/clinical-rules.md with its hooks, indicator and source.
 
 This table is what ``igcds rules`` and ``GET /rules`` publish, and what the catalog-drift test
-compares with RULES.md and with the rule functions, so the catalog and the code cannot drift
-apart silently. Sources: the primary source RULES.md names; seed-only numbers are labelled as
-site policy (RULES.md "Sources and provenance").
+compares with docs/clinical-rules.md and with the rule functions, so the catalog and the code cannot drift
+apart silently. Sources: the primary source docs/clinical-rules.md names; seed-only numbers are labelled as
+site policy (docs/clinical-rules.md "Sources and provenance").
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class RuleSpec:
     id: str
     title: str
     services: tuple[str, ...]
-    #: As RULES.md gives it: "info", "warning", "critical", or e.g. "critical / warning".
+    #: As docs/clinical-rules.md gives it: "info", "warning", "critical", or e.g. "critical / warning".
     indicator: str
     source: Citation
     #: The hooks module that implements it (dosing, indications, safety, interactions, monitoring).

@@ -1,7 +1,7 @@
 """Findings: what a rule concludes, before it becomes a CDS Hooks card.
 
 Rules return :class:`Finding` values (pure data); :func:`render_card` turns one into a
-:class:`cds_service.Card` with the conventions every igcds card shares (RULES.md "Cards"): the
+:class:`cds_service.Card` with the conventions every igcds card shares (docs/clinical-rules.md "Cards"): the
 rule id in ``source.topic``, the rule's citation as ``source.label``/``url``, and coded override
 reasons on warning and critical cards.
 """
@@ -19,7 +19,7 @@ from .catalog import RULES_BY_ID, Citation
 RULE_SYSTEM = "urn:igcds:rule"
 OVERRIDE_SYSTEM = "urn:igcds:override-reason"
 
-#: Offered on every warning and critical card (RULES.md "Cards": coded, with display).
+#: Offered on every warning and critical card (docs/clinical-rules.md "Cards": coded, with display).
 OVERRIDE_REASONS: tuple[Coding, ...] = (
     Coding(OVERRIDE_SYSTEM, "specialist-regimen", "Patient-specific regimen agreed with specialist"),
     Coding(OVERRIDE_SYSTEM, "record-wrong", "Data in the record is wrong"),

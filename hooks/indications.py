@@ -1,4 +1,4 @@
-"""Indication rules for Ig orders (RULES.md "Order rules").
+"""Indication rules for Ig orders (docs/clinical-rules.md "Order rules").
 
 ``order-indication-missing``, ``order-igm-deficiency-not-indicated``, ``order-not-first-line``.
 """

@@ -1,4 +1,4 @@
-"""Interactions theme: Ig with plasma exchange, live vaccines and anti-CD20 therapy (RULES.md).
+"""Interactions theme: Ig with plasma exchange, live vaccines and anti-CD20 therapy (docs/clinical-rules.md).
 
 Rules are pure functions ``Facts -> Iterable[Finding]``. Order rules judge only
 ``record.orders_to_judge()`` (the selected drafts at order-select); every other draft is context.
@@ -52,7 +52,7 @@ def _med_name(med: MedicationFact, fallback: str) -> str:
 
 
 def _is_iv(med: MedicationFact) -> bool:
-    """RULES.md Terms "Route": IV unless the order (or product) says SC; IM Ig is never an Ig order."""
+    """docs/clinical-rules.md Terms "Route": IV unless the order (or product) says SC; IM Ig is never an Ig order."""
     return med.route is not Route.SC
 
 
@@ -178,7 +178,7 @@ def live_vaccine_deferral(facts: Facts) -> Deferral | None:
 
 
 def live_vaccine(facts: Facts) -> Iterator[Finding]:
-    """RULES.md ``order-live-vaccine`` (critical by deficiency/IgRT; warning within the CDC interval)."""
+    """docs/clinical-rules.md ``order-live-vaccine`` (critical by deficiency/IgRT; warning within the CDC interval)."""
     orders = _live_vaccine_orders(facts)
     if not orders:
         return
@@ -305,7 +305,7 @@ def _given_vaccines(facts: Facts) -> list[MedicationFact]:
 def ig_after_live_vaccine(facts: Facts) -> Iterator[Finding]:
     """Immune globulin order within 14 days (inclusive) after a measles- or varicella-containing vaccine.
 
-    Every antibody-containing product counts — IV, SC, IM or hyperimmune — but not anti-D (RULES.md
+    Every antibody-containing product counts — IV, SC, IM or hyperimmune — but not anti-D (docs/clinical-rules.md
     ``order-ig-after-live-vaccine``; ACIP), so this rule reads ``MedClass.ANTIBODY_CONTAINING``, not
     ``is_ig`` (which excludes IM and hyperimmune globulins from the Ig-order rules).
     """
@@ -362,7 +362,7 @@ def ig_after_live_vaccine(facts: Facts) -> Iterator[Finding]:
 
 @dataclass(frozen=True, slots=True)
 class HbvAssessment:
-    """RULES.md "HBV conditions": what is missing or positive, and the passive-transfer case."""
+    """docs/clinical-rules.md "HBV conditions": what is missing or positive, and the passive-transfer case."""
 
     hbsag: Measurement | None
     anti_hbc: Measurement | None
@@ -511,7 +511,7 @@ def _hbv_finding(facts: Facts, rule: str, drug: str, about: str | None, context:
 
 
 def anti_cd20_hbv(facts: Facts) -> Iterator[Finding]:
-    """RULES.md ``order-anti-cd20-hbv``: a draft anti-CD20 and the HBV conditions."""
+    """docs/clinical-rules.md ``order-anti-cd20-hbv``: a draft anti-CD20 and the HBV conditions."""
     for order in facts.record.orders_to_judge():
         if isinstance(order, MedicationFact) and MedClass.ANTI_CD20 in order.classes:
             finding = _hbv_finding(
@@ -526,7 +526,7 @@ def anti_cd20_hbv(facts: Facts) -> Iterator[Finding]:
 
 
 def pv_anti_cd20_hbv(facts: Facts) -> Iterator[Finding]:
-    """RULES.md ``pv-anti-cd20-hbv``: active anti-CD20 therapy (an active request or statement)."""
+    """docs/clinical-rules.md ``pv-anti-cd20-hbv``: active anti-CD20 therapy (an active request or statement)."""
     active = [
         m
         for m in facts.record.medications

@@ -1,4 +1,4 @@
-"""Monitoring theme: trough IgG, hyper-IgM and selective IgM deficiency surveillance (RULES.md).
+"""Monitoring theme: trough IgG, hyper-IgM and selective IgM deficiency surveillance (docs/clinical-rules.md).
 
 Rules are pure functions ``Facts -> Iterable[Finding]``. Patient-view rules fire only for patients
 with one of the watched conditions (HIGM, SIgMD, replacement IgRT); an unrelated patient gets no
@@ -39,7 +39,7 @@ def _patient_id(facts: Facts) -> str:
 
 
 def stem_cell_transplant_on_record(record: ClinicalRecord) -> bool:
-    """RULES.md "Stem cell transplant on record": Z94.84/Z94.81 or a Condition/Procedure naming HSCT.
+    """docs/clinical-rules.md "Stem cell transplant on record": Z94.84/Z94.81 or a Condition/Procedure naming HSCT.
 
     Any clinical status counts (a transplant is history); refuted or entered-in-error does not.
     """
@@ -54,7 +54,7 @@ def stem_cell_transplant_on_record(record: ClinicalRecord) -> bool:
 def trough_target(facts: Facts, order: MedicationFact | None = None) -> tuple[float, str]:
     """Trough IgG target (mg/dL) and its indication: HIGM > SIgMD > other (policy; seed-only numbers).
 
-    For an order, its indication (RULES.md Terms "Indication of an order"); for the chart, the most
+    For an order, its indication (docs/clinical-rules.md Terms "Indication of an order"); for the chart, the most
     specific active replacement condition.
     """
     targets = facts.policy.trough_target_mg_dl
@@ -186,7 +186,7 @@ def _replacement_orders(facts: Facts) -> tuple[MedicationFact, ...]:
 
 
 def order_trough_due(facts: Facts) -> Iterator[Finding]:
-    """RULES.md ``order-trough-due``: replacement Ig order, on IgRT, no trough IgG in 90 days (policy)."""
+    """docs/clinical-rules.md ``order-trough-due``: replacement Ig order, on IgRT, no trough IgG in 90 days (policy)."""
     orders = _replacement_orders(facts)
     if not orders or not igrt.on_igrt(facts):
         return
@@ -197,7 +197,7 @@ def order_trough_due(facts: Facts) -> Iterator[Finding]:
 
 
 def order_trough_below_target(facts: Facts) -> Iterator[Finding]:
-    """RULES.md ``order-trough-below-target``: newest trough (≤ 90 days) below the policy target."""
+    """docs/clinical-rules.md ``order-trough-below-target``: newest trough (≤ 90 days) below the policy target."""
     orders = _replacement_orders(facts)
     if not orders or not igrt.on_igrt(facts):
         return
@@ -208,7 +208,7 @@ def order_trough_below_target(facts: Facts) -> Iterator[Finding]:
 
 
 def pv_trough_due(facts: Facts) -> Iterator[Finding]:
-    """RULES.md ``pv-trough-due``."""
+    """docs/clinical-rules.md ``pv-trough-due``."""
     if igrt.on_igrt(facts):
         finding = _trough_due(facts, "pv-trough-due", None)
         if finding is not None:
@@ -216,7 +216,7 @@ def pv_trough_due(facts: Facts) -> Iterator[Finding]:
 
 
 def pv_trough_below_target(facts: Facts) -> Iterator[Finding]:
-    """RULES.md ``pv-trough-below-target``."""
+    """docs/clinical-rules.md ``pv-trough-below-target``."""
     if igrt.on_igrt(facts):
         finding = _trough_below(facts, "pv-trough-below-target", None)
         if finding is not None:
@@ -246,7 +246,7 @@ def _procedures_note(record: ClinicalRecord) -> str:
 
 
 def pv_higm_no_igrt(facts: Facts) -> Iterator[Finding]:
-    """RULES.md ``pv-higm-no-igrt``: HIGM, not on IgRT, no stem cell transplant on record."""
+    """docs/clinical-rules.md ``pv-higm-no-igrt``: HIGM, not on IgRT, no stem cell transplant on record."""
     if not _higm_watched(facts) or igrt.on_igrt(facts):
         return
     last = igrt.ig_doses(facts.record)
@@ -295,7 +295,8 @@ def _active_pjp(record: ClinicalRecord) -> MedicationFact | None:
 
 
 def pv_higm_no_pjp_prophylaxis(facts: Facts) -> Iterator[Finding]:
-    """RULES.md ``pv-higm-no-pjp-prophylaxis`` (warning X-linked/unspecified; info autosomal recessive)."""
+    """docs/clinical-rules.md ``pv-higm-no-pjp-prophylaxis`` (warning X-linked/unspecified; info autosomal
+    recessive)."""
     record = facts.record
     if not _higm_watched(facts) or _active_pjp(record) is not None:
         return
@@ -368,7 +369,7 @@ def pv_higm_no_pjp_prophylaxis(facts: Facts) -> Iterator[Finding]:
 
 
 def pv_higm_hsct(facts: Facts) -> Iterator[Finding]:
-    """RULES.md ``pv-higm-hsct``: X-linked HIGM, no stem cell transplant on record."""
+    """docs/clinical-rules.md ``pv-higm-hsct``: X-linked HIGM, no stem cell transplant on record."""
     record = facts.record
     if "higm-x-linked" not in active_concepts(record) or stem_cell_transplant_on_record(record):
         return
@@ -398,14 +399,14 @@ def _sigmd(record: ClinicalRecord) -> bool:
 
 
 def pneumococcal_assessed(record: ClinicalRecord) -> bool:
-    """RULES.md: an Observation naming pneumococcal antibodies, or a specific antibody deficiency."""
+    """docs/clinical-rules.md: an Observation naming pneumococcal antibodies, or a specific antibody deficiency."""
     return bool(record.measured(Measure.PNEUMOCOCCAL_AB)) or any(
         "specific-antibody-deficiency" in c.concepts and not c.refuted_or_error for c in record.conditions
     )
 
 
 def pv_igm_deficiency_workup(facts: Facts) -> Iterator[Finding]:
-    """RULES.md ``pv-igm-deficiency-workup``: one suggestion per missing test (pneumococcal, CD19)."""
+    """docs/clinical-rules.md ``pv-igm-deficiency-workup``: one suggestion per missing test (pneumococcal, CD19)."""
     record = facts.record
     if not _sigmd(record) or not record.has("observations"):
         return
@@ -465,7 +466,7 @@ def pv_igm_deficiency_workup(facts: Facts) -> Iterator[Finding]:
 
 
 def pv_igm_deficiency_igrt_review(facts: Facts) -> Iterator[Finding]:
-    """RULES.md ``pv-igm-deficiency-igrt-review``: SIgMD on IgRT without the criteria."""
+    """docs/clinical-rules.md ``pv-igm-deficiency-igrt-review``: SIgMD on IgRT without the criteria."""
     record = facts.record
     if not _sigmd(record) or "hyper-igm" in active_concepts(record) or not record.has("observations"):
         return
@@ -519,7 +520,7 @@ def pv_igm_deficiency_igrt_review(facts: Facts) -> Iterator[Finding]:
 
 
 def pv_igm_deficiency_monitor(facts: Facts) -> Iterator[Finding]:
-    """RULES.md ``pv-igm-deficiency-monitor``: SIgMD, not on IgRT, no IgG in 365 days."""
+    """docs/clinical-rules.md ``pv-igm-deficiency-monitor``: SIgMD, not on IgRT, no IgG in 365 days."""
     record = facts.record
     if not _sigmd(record) or not record.has("observations") or not record.has("medications"):
         return

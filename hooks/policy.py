@@ -1,7 +1,8 @@
 """Site policy: the ``[policy]`` configuration section.
 
-Every number here is marked *policy* in RULES.md (or is a seed-only number RULES.md says must be
-site-configurable): the defaults are RULES.md's, and a card that relies on one says "site policy".
+Every number here is marked *policy* in the clinical catalog, docs/clinical-rules.md (or is a seed-only
+number the catalog says must be site-configurable): the defaults are the catalog's, and a card that relies
+on one says "site policy".
 Guideline facts with a primary source are not here; they live in ``hooks/knowledge``.
 """
 
@@ -13,7 +14,7 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class TroughTargets:
-    """Trough IgG targets in mg/dL (RULES.md ``order-trough-below-target``; HIGM and SIgMD from seeds)."""
+    """Trough IgG targets in mg/dL (docs/clinical-rules.md ``order-trough-below-target``; HIGM and SIgMD from seeds)."""
 
     higm: float = 500.0
     sigmd: float = 600.0
@@ -25,20 +26,20 @@ class Policy:
     #: ``advise``: card only; ``adjusted``: dose rules use adjusted weight when the criteria hold
     #: and the adjusted-weight suggestion is recommended; ``actual``: never adjust, no card.
     dosing_weight: Literal["advise", "adjusted", "actual"] = "advise"
-    #: Adjusted-weight criteria (RULES.md ``order-dosing-weight``; NBA/Ontario, clinical-facts §2.2).
+    #: Adjusted-weight criteria (docs/clinical-rules.md ``order-dosing-weight``; NBA/Ontario, clinical-facts §2.2).
     adjusted_weight_min_age: int = 18
     adjusted_weight_min_height_cm: float = 152.0
     adjusted_weight_min_bmi: float = 30.0
-    #: Freshness of the actual weight, in days (RULES.md Terms "Actual weight").
+    #: Freshness of the actual weight, in days (docs/clinical-rules.md Terms "Actual weight").
     weight_max_age_days_adult: int = 90
     weight_max_age_days_child: int = 30
     #: Rounding of suggested doses: ``rounding_step_g`` from ``rounding_threshold_g`` up,
-    #: ``rounding_step_small_g`` below (RULES.md "Suggested dose"; Ontario rounds to 5 g).
+    #: ``rounding_step_small_g`` below (docs/clinical-rules.md "Suggested dose"; Ontario rounds to 5 g).
     rounding_step_g: float = 5.0
     rounding_threshold_g: float = 20.0
     rounding_step_small_g: float = 1.0
     trough_target_mg_dl: TroughTargets = field(default_factory=TroughTargets)
-    #: A trough IgG older than this is "due" (RULES.md ``order-trough-due``).
+    #: A trough IgG older than this is "due" (docs/clinical-rules.md ``order-trough-due``).
     trough_max_age_days: int = 90
     #: SIgMD criteria: pre-treatment IgG below this is "low" (seed-only number; payers use 500).
     sigmd_igg_threshold_mg_dl: float = 500.0
@@ -60,17 +61,17 @@ class Policy:
     #: Rules silenced individually while the others are shown.
     silent_rules: tuple[str, ...] = ()
     #: Site LOINC codes for work-up tests the reference could not verify (clinical-facts §1.1, §5):
-    #: None orders them by ``code.text`` only (RULES.md ``pv-igm-deficiency-workup``,
+    #: None orders them by ``code.text`` only (docs/clinical-rules.md ``pv-igm-deficiency-workup``,
     #: "HBV conditions").
     pneumococcal_ab_loinc: str | None = None
     cd19_loinc: str | None = None
     hbv_dna_loinc: str | None = None
-    #: Seed-only replacement regimen numbers (RULES.md "Sources and provenance": site policy), mg/kg per
+    #: Seed-only replacement regimen numbers (docs/clinical-rules.md "Sources and provenance": site policy), mg/kg per
     #: infusion: the HIGM usual-range floor (seed 000) and the SIgMD usual range (seed 001).
     higm_usual_low_mg_kg: float = 300.0
     sigmd_usual_low_mg_kg: float = 400.0
     sigmd_usual_high_mg_kg: float = 600.0
-    #: SCIG loading regimen (RULES.md Resolved details "SCIG loading regimen"; seed document 003 — no
+    #: SCIG loading regimen (docs/clinical-rules.md Resolved details "SCIG loading regimen"; seed document 003 — no
     #: primary source found; site policy): an SC replacement order given daily for at most
     #: ``scig_loading_max_days`` days at ``scig_loading_mg_kg_per_day`` (± ``scig_loading_tolerance``,
     #: a fraction), for a patient not on IgRT and not switching from IV, is a loading course that

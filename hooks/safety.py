@@ -1,4 +1,4 @@
-"""Safety rules for Ig orders (RULES.md "Order rules", "Resolved details").
+"""Safety rules for Ig orders (docs/clinical-rules.md "Order rules", "Resolved details").
 
 ``order-anaphylaxis-history``, ``order-iga-deficiency``, ``order-thrombosis-risk``,
 ``order-renal-risk``, ``order-renal-baseline-missing``.

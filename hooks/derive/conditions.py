@@ -4,7 +4,7 @@ Many rules ask "is there an active X?" or "is X on record, current or past?" (th
 factors alone ask eleven such questions, the renal ones four more). Each question used to rescan
 every condition; these sets are built once per call (``cache.per_call``) and answer in one lookup.
 
-- ``active_concepts``: concepts of the *active* conditions (RULES.md Terms: clinical status active,
+- ``active_concepts``: concepts of the *active* conditions (docs/clinical-rules.md Terms: clinical status active,
   recurrence or relapse, not refuted or entered-in-error). ``X in active_concepts(record)`` is
   exactly ``record.has_active(X)``.
 - ``recorded_concepts``: concepts of every condition of any clinical status (a resolved thrombosis

@@ -1,6 +1,6 @@
 """Immunoglobulin therapy history: recorded doses, courses, "on IgRT", trough and pre-treatment IgG.
 
-Definitions (RULES.md Terms and Resolved details):
+Definitions (docs/clinical-rules.md Terms and Resolved details):
 
 - A **recorded dose** is a MedicationAdministration, a MedicationStatement (its effective period),
   or an Immunization (CVX 87, IGIV) for normal human Ig; "an order alone is not a dose", so
@@ -14,7 +14,7 @@ Definitions (RULES.md Terms and Resolved details):
 - **Pre-treatment IgG**: the newest IgG drawn with no recorded Ig dose in the preceding 90 days.
 - **Course**: recorded doses less than or equal to 7 days apart (chained) are one course.
 
-All windows are whole days and inclusive at both ends (RULES.md "Dates").
+All windows are whole days and inclusive at both ends (docs/clinical-rules.md "Dates").
 
 The doses, the trough IgGs, the pre-treatment IgG and "on IgRT" are asked by several rules of one
 call, so they are computed once per call (``cache.per_call``) and returned as tuples nobody mutates.
@@ -35,11 +35,11 @@ from .conditions import active_concepts
 if TYPE_CHECKING:  # hooks.facts imports the services package; avoid the cycle at import time
     from ..facts import Facts
 
-#: 8 weeks (RULES.md Terms "On IgRT", Resolved details "Trough IgG").
+#: 8 weeks (docs/clinical-rules.md Terms "On IgRT", Resolved details "Trough IgG").
 IGRT_WINDOW_DAYS = 56
-#: Pre-treatment IgG washout (RULES.md Resolved details "Pre-treatment IgG").
+#: Pre-treatment IgG washout (docs/clinical-rules.md Resolved details "Pre-treatment IgG").
 PRETREATMENT_WASHOUT_DAYS = 90
-#: All Ig given within 7 days is one course (RULES.md ``order-live-vaccine``).
+#: All Ig given within 7 days is one course (docs/clinical-rules.md ``order-live-vaccine``).
 COURSE_GAP_DAYS = 7
 
 DOSE_RESOURCE_TYPES = ("MedicationAdministration", "MedicationStatement", "Immunization")
@@ -72,7 +72,7 @@ class IgDose:
 
     @property
     def is_iv(self) -> bool:
-        """IV unless the route (or product) says SC (RULES.md Terms "Route": default IV)."""
+        """IV unless the route (or product) says SC (docs/clinical-rules.md Terms "Route": default IV)."""
         return self.route is not Route.SC
 
     @property
@@ -201,7 +201,7 @@ def has_replacement_indication(record: ClinicalRecord) -> bool:
 
 @per_call
 def on_igrt(facts: Facts) -> bool:
-    """RULES.md Terms "On IgRT" (replacement IgRT), at ``facts.now``."""
+    """docs/clinical-rules.md Terms "On IgRT" (replacement IgRT), at ``facts.now``."""
     record = facts.record
     if not has_replacement_indication(record):
         return False

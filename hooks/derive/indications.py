@@ -1,6 +1,6 @@
 """What an Ig order is for, severe-infection episodes, and the selective IgM deficiency criteria.
 
-Definitions (RULES.md Terms and Resolved details):
+Definitions (docs/clinical-rules.md Terms and Resolved details):
 
 - **Ig order**: a draft MedicationRequest for normal human Ig (``MedicationFact.is_ig``; the mapper
   marks anti-D, hyperimmune globulins, ATG and IM Ig ``IG_EXCLUDED``), never given intramuscularly.
@@ -45,7 +45,7 @@ class Kind(StrEnum):
 
 HIGM = "hyper-igm"
 SIGMD = "selective-igm-deficiency"
-#: Other antibody deficiencies, severe first (RULES.md Terms "Replacement indication").
+#: Other antibody deficiencies, severe first (docs/clinical-rules.md Terms "Replacement indication").
 OTHER_ANTIBODY_DEFICIENCY = (
     "cvid",
     "agammaglobulinemia",
@@ -57,7 +57,7 @@ SEVERE_DEFICIENCY = (HIGM, "cvid", "agammaglobulinemia", "hypogammaglobulinemia"
 IMMUNOMODULATORY = ("gbs", "myasthenia-gravis", "cidp", "mmn", "autoimmune-encephalitis", "itp", "kawasaki")
 REGIMEN_LESS = ("anti-gbm", "mgus", "cdi")
 
-#: Most specific first (RULES.md Terms "Indication of an order").
+#: Most specific first (docs/clinical-rules.md Terms "Indication of an order").
 _PRIORITY: tuple[tuple[str, Kind], ...] = (
     ((HIGM, Kind.REPLACEMENT), (SIGMD, Kind.REPLACEMENT))
     + tuple((c, Kind.REPLACEMENT) for c in OTHER_ANTIBODY_DEFICIENCY)
@@ -116,7 +116,7 @@ class Indication:
 
 
 def is_ig_order(order: object) -> TypeGuard[MedicationFact]:
-    """A draft normal human Ig MedicationRequest, not intramuscular (RULES.md Terms "Ig order")."""
+    """A draft normal human Ig MedicationRequest, not intramuscular (docs/clinical-rules.md Terms "Ig order")."""
     return (
         isinstance(order, MedicationFact)
         and order.is_ig
@@ -135,7 +135,7 @@ def ig_orders(facts: Facts) -> tuple[MedicationFact, ...]:
 
 
 def order_route(order: MedicationFact) -> Route:
-    """IV or SC: the mapped route (dosage route, else product), else IV (RULES.md Terms "Route")."""
+    """IV or SC: the mapped route (dosage route, else product), else IV (docs/clinical-rules.md Terms "Route")."""
     return order.route if order.route in (Route.IV, Route.SC) else Route.IV
 
 
@@ -151,7 +151,7 @@ def _most_specific(concepts: frozenset[str] | set[str], kinds: tuple[Kind, ...])
 
 @per_call
 def order_indication(facts: Facts, order: MedicationFact) -> Indication | None:
-    """The indication of ``order`` (RULES.md Terms "Indication of an order"), None when none.
+    """The indication of ``order`` (docs/clinical-rules.md Terms "Indication of an order"), None when none.
 
     Asked by most order rules about the same order: computed once per call and order.
     """
@@ -205,7 +205,7 @@ def recurrent_severe_infections(facts: Facts) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class SigmdCriteria:
-    """RULES.md ``order-igm-deficiency-not-indicated``: when IgRT is indicated in SIgMD."""
+    """docs/clinical-rules.md ``order-igm-deficiency-not-indicated``: when IgRT is indicated in SIgMD."""
 
     igg_low: bool
     pretreatment_igg: Measurement | None

@@ -1,6 +1,6 @@
 """Ig doses ordered in mL, read in g where the concentration is known.
 
-RULES.md Terms ("Ordered dose") and Resolved details ("Concentration of a dose in mL"): g = mL ×
+docs/clinical-rules.md Terms ("Ordered dose") and Resolved details ("Concentration of a dose in mL"): g = mL ×
 concentration, where the concentration is the strength the order's medication states (its Medication's
 ``ingredient.strength``, or "10%" / "200 MG/ML" in its name: ``MedicationFact.stated_concentration``,
 read by the mapper), else the product table's concentration when the product is sold in one strength

@@ -1,4 +1,4 @@
-"""Body weights for dosing (RULES.md Terms "Actual weight", "Dosing weight"; clinical-facts §2.1–2.2).
+"""Body weights for dosing (docs/clinical-rules.md Terms "Actual weight", "Dosing weight"; clinical-facts §2.1–2.2).
 
 - **Actual weight**: the newest body weight no older than ``policy.weight_max_age_days_adult`` (90)
   days for adults, ``policy.weight_max_age_days_child`` (30) under 18 years (whole days, inclusive;

@@ -1,4 +1,4 @@
-"""Dosing rules for Ig orders (RULES.md "Order rules", "Dose regimens", "Resolved details").
+"""Dosing rules for Ig orders (docs/clinical-rules.md "Order rules", "Dose regimens", "Resolved details").
 
 ``order-weight-missing``, ``order-dose-out-of-range``, ``order-dose-unchecked``, ``order-dose-atypical``,
 ``order-interval-out-of-range``, ``order-dosing-weight``, ``order-scig-conversion``,

@@ -40,7 +40,7 @@ class DoseContext:
     plan: Plan | None
     switching: bool
     ramp_up: bool
-    #: An SCIG loading course (RULES.md Resolved details; site policy): no weekly range, no interval rule.
+    #: An SCIG loading course (docs/clinical-rules.md Resolved details; site policy): no weekly range, no interval rule.
     loading: bool = False
     #: Without an indication (``order-indication-missing`` fires): the envelope of every regimen.
     envelope: Regimen | None = None
@@ -120,14 +120,14 @@ def _recent_iv_doses(facts: Facts) -> list[IgDose]:
 
 
 def is_switching(facts: Facts, order: MedicationFact, indication: Indication | None) -> bool:
-    """SC order for a replacement indication while on, or within 8 weeks of, IV Ig (RULES.md)."""
+    """SC order for a replacement indication while on, or within 8 weeks of, IV Ig (docs/clinical-rules.md)."""
     if order_route(order) is not Route.SC or indication is None or not indication.replacement:
         return False
     return bool(_recent_iv_doses(facts) or active_iv_ig(facts))
 
 
 def scig_loading(facts: Facts, order: MedicationFact, indication: Indication | None, plan: Plan | None) -> bool:
-    """An SCIG loading course (RULES.md Resolved details "SCIG loading regimen"; seed document 003 — site
+    """An SCIG loading course (docs/clinical-rules.md Resolved details "SCIG loading regimen"; seed document 003 — site
     policy): an SC replacement order (not HyQvia) given daily for at most ``scig_loading_max_days`` days
     (``count``, or the bounded days of ``boundsDuration``/``boundsPeriod``) at ``scig_loading_mg_kg_per_day``
     (± ``scig_loading_tolerance``), for a patient not on IgRT and not switching from IV."""

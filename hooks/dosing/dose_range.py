@@ -49,7 +49,7 @@ def order_dose_out_of_range(facts: Facts) -> Iterator[Finding]:
 
 
 def _no_indication_finding(facts: Facts, ctx: DoseContext, v: Violation) -> Finding:
-    """Outside the envelope of every regimen, no indication: the card, never a suggestion (RULES.md
+    """Outside the envelope of every regimen, no indication: the card, never a suggestion (docs/clinical-rules.md
     Resolved details "Ig order without an indication": without an indication there is no safe target)."""
     envelope, plan, weight = ctx.envelope, ctx.plan, ctx.weight
     assert envelope is not None and plan is not None and weight is not None
@@ -221,7 +221,7 @@ def _trough_target(facts: Facts, ind: Indication) -> float:
 
 
 def justifying_reasons(facts: Facts, ind: Indication) -> list[str]:
-    """Reasons on record that justify a replacement dose above the usual range (RULES.md)."""
+    """Reasons on record that justify a replacement dose above the usual range (docs/clinical-rules.md)."""
     found = []
     if recurrent_severe_infections(facts):
         found.append("recurrent severe infections")

@@ -54,7 +54,7 @@ def order_interval_out_of_range(facts: Facts) -> Iterator[Finding]:
                 f'{regimen.interval_text}; "monthly" counts as 30 days.',
                 indication_line(ctx),
                 "",
-                f"Source: {citation_text(regimen.usual_source)}; RULES.md Resolved details (replacement "
+                f"Source: {citation_text(regimen.usual_source)}; docs/clinical-rules.md Resolved details (replacement "
                 "interval).",
             ]
         )

@@ -1,4 +1,4 @@
-"""The limits of a regimen that a dose plan breaks, and the nearest safe dose (RULES.md "Suggested dose").
+"""The limits of a regimen that a dose plan breaks, and the nearest safe dose (docs/clinical-rules.md "Suggested dose").
 
 Suggested doses are safe by construction: a candidate dose is rounded to the site's step and re-checked
 against every limit of the regimen before it is offered; a probable unit error gets no suggestion.
@@ -41,7 +41,7 @@ class Violation:
         return self.unit != "days"
 
     def unit_error(self) -> bool:
-        """A probable unit, decimal or product error (RULES.md Suggested dose: 3× / ⅓)."""
+        """A probable unit, decimal or product error (docs/clinical-rules.md Suggested dose: 3× / ⅓)."""
         if not self.per_kg:
             return False
         factor = UNIT_ERROR_FACTOR.value
@@ -79,7 +79,7 @@ def violations(regimen: Regimen, plan: Plan) -> list[Violation]:
 
 def _to_usual_range(v: Violation, regimen: Regimen, justified: bool) -> bool:
     """A replacement dose goes back to the usual range, an overdose with a justifying reason on record
-    to the hard upper limit (RULES.md "Suggested dose with a justifying reason")."""
+    to the hard upper limit (docs/clinical-rules.md "Suggested dose with a justifying reason")."""
     return regimen.replacement and regimen.usual is not None and not (justified and v.above)
 
 

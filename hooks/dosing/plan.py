@@ -1,4 +1,4 @@
-"""An Ig order's dose schedule in mg/kg of dosing weight (RULES.md "Dose regimens").
+"""An Ig order's dose schedule in mg/kg of dosing weight (docs/clinical-rules.md "Dose regimens").
 
 Every dose check reads one ``Plan``: the dose per administration, per day (administrations per day from
 the interval), per week for SC (dose × 7 ÷ interval days) and per stated course (``timing.repeat.count``,

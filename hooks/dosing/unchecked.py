@@ -1,6 +1,6 @@
 """``order-dose-unchecked``: an Ig order whose dose cannot be read is said to be unchecked.
 
-RULES.md Terms ("Ordered dose"): a dose is read in g, mg, g/kg or mg/kg, or in mL of a product whose
+docs/clinical-rules.md Terms ("Ordered dose"): a dose is read in g, mg, g/kg or mg/kg, or in mL of a product whose
 concentration is known (``derive.ml_doses``). Any other unit (``{pill}``, ``{vial}``, ``[iU]``), mL of a
 product of unknown concentration, or no dose at all is an unreadable dose: no dose rule can judge it, and
 a clinician seeing no dose card must not believe the dose was checked. The card names what it got (the

@@ -72,7 +72,7 @@ def order_weight_missing(facts: Facts) -> Iterator[Finding]:
             detail,
             about=order.reference,
             source=Citation(
-                "site policy: weight freshness; RULES.md Terms, Actual weight; "
+                "site policy: weight freshness; docs/clinical-rules.md Terms, Actual weight; "
                 "label doses are per kg (Privigen PI)"
             ),
         )

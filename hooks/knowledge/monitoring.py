@@ -1,7 +1,7 @@
 """Monitoring knowledge: the tests, drugs and windows the monitoring and HBV rules use, with sources.
 
-Every row names its source. LOINC / RxNorm codes are emitted only where RULES.md or
-reference/clinical-facts.md gives them; tests without a verified code are ordered by text only
+Every row names its source. LOINC / RxNorm codes are emitted only where docs/clinical-rules.md or
+docs/clinical-facts.md gives them; tests without a verified code are ordered by text only
 (``loinc=None``, marked UNVERIFIED) unless a site configures a code in ``Policy``.
 """
 
@@ -18,10 +18,10 @@ from ..catalog import (
     Citation,
 )
 
-RULES_MD = Citation("igcds RULES.md (clinical specification)")
-CF_LOINC_IGG = Citation("reference/clinical-facts.md §1.1 (LOINC 2465-3, tag C)")
+RULES_MD = Citation("igcds docs/clinical-rules.md (clinical specification)")
+CF_LOINC_IGG = Citation("docs/clinical-facts.md §1.1 (LOINC 2465-3, tag C)")
 CF_RXNORM_TMP_SMX = Citation(
-    "reference/clinical-facts.md §1.4 (RxNorm 198335, tag V: VSAC 2.16.840.1.113883.3.464.1003.196.12.1001)"
+    "docs/clinical-facts.md §1.4 (RxNorm 198335, tag V: VSAC 2.16.840.1.113883.3.464.1003.196.12.1001)"
 )
 SEED_001 = Citation("seed document 001 (selective IgM deficiency) — no primary source found; site policy")
 SEED_003_HBV = Citation("seed document 003 (HBV reactivation prevention); FDA Drug Safety Communication 2013")
@@ -48,14 +48,14 @@ CREATININE = LabTest(
     "creatinine",
     "Serum creatinine",
     "2160-0",
-    Citation("reference/clinical-facts.md §1.1 (LOINC 2160-0, tag V)"),
+    Citation("docs/clinical-facts.md §1.1 (LOINC 2160-0, tag V)"),
 )
-#: HBsAg and anti-HBc total: the codes RULES.md ``order-anti-cd20-hbv`` prescribes.
+#: HBsAg and anti-HBc total: the codes docs/clinical-rules.md ``order-anti-cd20-hbv`` prescribes.
 HBSAG = LabTest("hbsag", "Hepatitis B surface antigen (HBsAg)", "5196-1", RULES_MD, short="HBsAg")
 ANTI_HBC = LabTest(
     "anti-hbc", "Hepatitis B core antibody, total (anti-HBc)", "16933-4", RULES_MD, short="anti-HBc"
 )
-#: UNVERIFIED: no LOINC code for HBV DNA is given in RULES.md or clinical-facts; ordered by text.
+#: UNVERIFIED: no LOINC code for HBV DNA is given in docs/clinical-rules.md or clinical-facts; ordered by text.
 HBV_DNA = LabTest("hbv-dna", "Hepatitis B virus DNA (viral load)", None, SEED_003_HBV, verified=False)
 #: UNVERIFIED: no pneumococcal antibody LOINC code was verified (clinical-facts §1.1, §5 item 2).
 PNEUMOCOCCAL_AB = LabTest(
@@ -80,7 +80,7 @@ class DrugRow:
     source: Citation
 
 
-#: RULES.md ``pv-higm-no-pjp-prophylaxis``: adults without a sulfonamide allergy.
+#: docs/clinical-rules.md ``pv-higm-no-pjp-prophylaxis``: adults without a sulfonamide allergy.
 TMP_SMX_DS = DrugRow(
     "tmp-smx-ds",
     "sulfamethoxazole 800 mg / trimethoprim 160 mg oral tablet",
@@ -88,27 +88,27 @@ TMP_SMX_DS = DrugRow(
     "1 tablet (800/160 mg) by mouth once daily (PJP prophylaxis)",
     CF_RXNORM_TMP_SMX,
 )
-#: The other PJP prophylaxis drugs RULES.md names (no dose given here: prescriber chooses).
+#: The other PJP prophylaxis drugs docs/clinical-rules.md names (no dose given here: prescriber chooses).
 PJP_ALTERNATIVES: tuple[DrugRow, ...] = (
     DrugRow("dapsone", "dapsone", None, None, RULES_MD),
     DrugRow("atovaquone", "atovaquone", None, None, RULES_MD),
     DrugRow("pentamidine", "pentamidine (inhaled or IV)", None, None, RULES_MD),
 )
-#: Adults get the TMP-SMX suggestion; children need a weight-based dose (RULES.md).
+#: Adults get the TMP-SMX suggestion; children need a weight-based dose (docs/clinical-rules.md).
 ADULT_AGE_YEARS = 18
 PJP_SOURCE = AAAAI_PID_2015  # SS41: PCP prophylaxis in known or suspected CD40/CD40L deficiency
 
-#: RULES.md "HBV conditions": an active one of these silences the positive-serology branch.
+#: docs/clinical-rules.md "HBV conditions": an active one of these silences the positive-serology branch.
 HBV_ANTIVIRALS: tuple[str, ...] = ("entecavir", "tenofovir", "lamivudine")
-#: Ig in this many calendar months before now may passively transfer anti-HBc (RULES.md).
+#: Ig in this many calendar months before now may passively transfer anti-HBc (docs/clinical-rules.md).
 HBV_PASSIVE_TRANSFER_MONTHS = 6
 HBV_SOURCE = FDA_ANTI_CD20_HBV
 
-#: RULES.md ``pv-igm-deficiency-monitor``: IgG every 6–12 months (seed 001); "12 months" = 365 days.
+#: docs/clinical-rules.md ``pv-igm-deficiency-monitor``: IgG every 6–12 months (seed 001); "12 months" = 365 days.
 SIGMD_IGG_MONITOR_DAYS = 365
 SIGMD_SOURCE = SEED_001
 
-#: RULES.md Resolved details: plasma exchange within 14 days (inclusive) of IV Ig.
+#: docs/clinical-rules.md Resolved details: plasma exchange within 14 days (inclusive) of IV Ig.
 PLASMA_EXCHANGE_WINDOW_DAYS = 14
 PLASMA_EXCHANGE_SOURCE = MSD_GBS
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ..catalog import Citation
 
 _VIALS = "drugs.com/ppa/immune-globulin; EU SmPCs (clinical-facts §2.3)"
-_RULES_FACTOR = "RULES.md order-scig-conversion (factor)"
+_RULES_FACTOR = "docs/clinical-rules.md order-scig-conversion (factor)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +71,13 @@ class Product:
     sc_limits: tuple[ScSiteLimit, ...] = ()
     marketed: bool = True
     #: True when the name can also mean the brand in another strength, so that a dose in mL of it is
-    #: not read without a stated strength (RULES.md Resolved details, "Concentration of a dose in mL":
+    #: not read without a stated strength (docs/clinical-rules.md Resolved details, "Concentration of a dose in mL":
     #: Octagam and Gammagard exist in two strengths).
     other_strengths: bool = False
 
     @property
     def facilitated(self) -> bool:
-        """HyQvia (facilitated SC with hyaluronidase): checked like IV replacement (RULES.md)."""
+        """HyQvia (facilitated SC with hyaluronidase): checked like IV replacement (docs/clinical-rules.md)."""
         return self.key == "hyqvia"
 
 
@@ -89,7 +89,7 @@ _GG_SRC = Citation("Gammagard Liquid SC administration (gammagard.com; clinical-
 _CUTAQUIG_SRC = Citation("Cutaquig administration (cutaquigus.com; clinical-facts §2.5)")
 _GAMUNEX_SRC = Citation("Gamunex-C SC administration (medscape; clinical-facts §2.5)")
 
-#: The seed's SC limits (RULES.md order-scig-administration): they are the Xembify label's.
+#: The seed's SC limits (docs/clinical-rules.md order-scig-administration): they are the Xembify label's.
 SEED_SC_LIMITS: tuple[ScSiteLimit, ...] = (
     ScSiteLimit(
         25,
@@ -138,7 +138,7 @@ PRODUCTS: tuple[Product, ...] = (
             ScSiteLimit(30, 20, _GG_SRC, weight_min_kg=40, note="maintenance 20–30 mL/h/site"),
             ScSiteLimit(20, 15, _GG_SRC, weight_below_kg=40, note="maintenance 15–20 mL/h/site"),
         ),
-        other_strengths=True,  # "Gammagard" also names Gammagard S/D (RULES.md: two strengths)
+        other_strengths=True,  # "Gammagard" also names Gammagard S/D (docs/clinical-rules.md: two strengths)
     ),
     Product(
         "gamunex-c",
@@ -237,7 +237,7 @@ PRODUCTS: tuple[Product, ...] = (
         "not on file",
         None,
         None,
-        Citation("RULES.md Terms (name only; no product facts on file)"),
+        Citation("docs/clinical-rules.md Terms (name only; no product facts on file)"),
     ),
     Product(
         "yimmugo",
@@ -249,7 +249,7 @@ PRODUCTS: tuple[Product, ...] = (
         "not on file",
         None,
         None,
-        Citation("RULES.md Terms (name only; no product facts on file)"),
+        Citation("docs/clinical-rules.md Terms (name only; no product facts on file)"),
     ),
     Product(
         "hizentra",
@@ -368,7 +368,7 @@ def product(key: str | None) -> Product | None:
 
 def ml_dose_concentration(key: str | None) -> float | None:
     """g/mL to read a dose in mL of this product when the order states no strength: the table's
-    concentration, only for a product sold in one strength (RULES.md Resolved details, "Concentration
+    concentration, only for a product sold in one strength (docs/clinical-rules.md Resolved details, "Concentration
     of a dose in mL"); None otherwise (no guess)."""
     found = product(key)
     if found is None or found.other_strengths:

@@ -1,12 +1,12 @@
-"""The dose regimen table of RULES.md ("Dose regimens"), as frozen rows with their sources.
+"""The dose regimen table of docs/clinical-rules.md ("Dose regimens"), as frozen rows with their sources.
 
-All doses are mg/kg of dosing weight. Ranges are inclusive at both ends (RULES.md "Resolved details").
+All doses are mg/kg of dosing weight. Ranges are inclusive at both ends (docs/clinical-rules.md "Resolved details").
 ``hard`` limits give ``order-dose-out-of-range`` (warning); ``usual`` ranges give
 ``order-dose-atypical`` (information), for replacement regimens only. Immunomodulatory rows judge
 the per-day maximum always, a course total only when the order states one, and a maintenance range
 for repeating (interval >= 7 days) orders.
 
-Seed-only numbers (RULES.md "Sources and provenance") are site policy: the HIGM usual floor (300) and
+Seed-only numbers (docs/clinical-rules.md "Sources and provenance") are site policy: the HIGM usual floor (300) and
 the SIgMD usual range (400–600) are defaults of ``Policy`` and applied by :func:`regimen_for`.
 """
 
@@ -163,7 +163,7 @@ REGIMENS: tuple[Regimen, ...] = (
         "68–274 mg/kg per week (the IV label range per 4 weeks × 1.37 ÷ 4)",
         Citation(
             "derived from the IV label range (Privigen PI 200–800 mg/kg per 4 weeks × 1.37 ÷ 4); "
-            "RULES.md Dose regimens"
+            "docs/clinical-rules.md Dose regimens"
         ),
         interval=Range(1, 14),
         interval_text="daily to every 14 days (1–14 days)",
@@ -303,7 +303,7 @@ REGIMENS_BY_ID: dict[str, Regimen] = {r.id: r for r in REGIMENS}
 
 
 def _envelope(sc_weekly: bool) -> Regimen:
-    """The range of every regimen of one route, derived from the rows above (RULES.md Resolved details
+    """The range of every regimen of one route, derived from the rows above (docs/clinical-rules.md Resolved details
     "Ig order without an indication"): the lowest hard floor and the highest hard ceiling. IV (and HyQvia)
     per administration: 200–2,400 mg/kg (the replacement label floor; the MMN ceiling); SC per week:
     68–400 mg/kg (the SC replacement floor; the CIDP SC ceiling). A new row moves the envelope with it."""
@@ -340,7 +340,7 @@ def _envelope(sc_weekly: bool) -> Regimen:
 
 
 #: Without an indication (``order-indication-missing``) a dose is judged only against these envelopes;
-#: outside them ``order-dose-out-of-range`` fires without a suggestion (RULES.md Resolved details).
+#: outside them ``order-dose-out-of-range`` fires without a suggestion (docs/clinical-rules.md Resolved details).
 NO_INDICATION_ENVELOPES: tuple[Regimen, Regimen] = (_envelope(sc_weekly=False), _envelope(sc_weekly=True))
 
 
@@ -350,18 +350,18 @@ def no_indication_envelope(*, sc_weekly: bool) -> Regimen:
     return NO_INDICATION_ENVELOPES[1 if sc_weekly else 0]
 
 
-#: SCIG loading course (RULES.md Resolved details "SCIG loading regimen"): its numbers are the
+#: SCIG loading course (docs/clinical-rules.md Resolved details "SCIG loading regimen"): its numbers are the
 #: ``scig_loading_*`` keys of ``hooks.policy.Policy`` (150 mg/kg/day ± 10%, at most 5 days).
 SCIG_LOADING_SOURCE = Citation("seed document 003 — no primary source found; site policy")
 
-#: Reasons that justify a replacement dose above the usual range (RULES.md Dose regimens).
+#: Reasons that justify a replacement dose above the usual range (docs/clinical-rules.md Dose regimens).
 JUSTIFYING_REASONS = (
     "recurrent severe infections (2 or more episodes in 12 months)",
     "bronchiectasis",
     "a trough IgG below target in the last 90 days",
 )
 
-#: Immunomodulatory indications whose suggestions may never exceed 1 g/kg in a day (RULES.md).
+#: Immunomodulatory indications whose suggestions may never exceed 1 g/kg in a day (docs/clinical-rules.md).
 ONE_G_PER_DAY_CAP = ("gbs", "myasthenia-gravis", "autoimmune-encephalitis", "cidp", "itp")
 
 

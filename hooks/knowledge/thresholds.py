@@ -1,7 +1,7 @@
 """Named clinical thresholds that are guideline or catalog facts, not site policy.
 
-Site-configurable numbers (RULES.md *policy*) live in ``hooks.policy.Policy``; these are fixed by
-RULES.md or a primary source. Every row has a source. Bounds are stated on each row ("<", "<=").
+Site-configurable numbers (docs/clinical-rules.md *policy*) live in ``hooks.policy.Policy``; these are fixed by
+docs/clinical-rules.md or a primary source. Every row has a source. Bounds are stated on each row ("<", "<=").
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 from ..catalog import Citation
 
-RULES_MD = "RULES.md"
+RULES_MD = "docs/clinical-rules.md"
 _RENAL = Citation(
-    "Immune globulin boxed warning: renal dysfunction (drugs.com AHFS monograph); RULES.md "
+    "Immune globulin boxed warning: renal dysfunction (drugs.com AHFS monograph); docs/clinical-rules.md "
     "Resolved details, renal risk factors"
 )
 _THROMB = Citation(
-    "Immune globulin boxed warning: thrombosis (Xembify, Panzyga labels); RULES.md Resolved "
+    "Immune globulin boxed warning: thrombosis (Xembify, Panzyga labels); docs/clinical-rules.md Resolved "
     "details, thrombosis risk factors"
 )
 
@@ -37,7 +37,7 @@ RENAL_BASELINE_DAYS = Threshold(
     "days",
     "creatinine or eGFR drawn within this many days before an IV Ig order",
     Citation(
-        "RULES.md order-renal-baseline-missing; a payer requires baseline BUN/creatinine within 30 days "
+        "docs/clinical-rules.md order-renal-baseline-missing; a payer requires baseline BUN/creatinine within 30 days "
         "(clinical-facts §2.6)"
     ),
 )
@@ -56,14 +56,14 @@ IGA_ABSENT = Threshold(
     7,
     "mg/dL",
     "IgA < value counts as IgA deficiency (order-iga-deficiency)",
-    Citation("RULES.md Resolved details, order-iga-deficiency"),
+    Citation("docs/clinical-rules.md Resolved details, order-iga-deficiency"),
 )
 IGA_MIN_AGE = Threshold(
     "iga-min-age",
     4,
     "years",
     "the IgA-level branch applies only when age > value",
-    Citation("RULES.md Resolved details, order-iga-deficiency"),
+    Citation("docs/clinical-rules.md Resolved details, order-iga-deficiency"),
 )
 IGM_LOW = Threshold(
     "igm-low",
@@ -71,7 +71,7 @@ IGM_LOW = Threshold(
     "mg/dL",
     "IgM < value is low (order-igm-deficiency-not-indicated, branch b)",
     Citation(
-        "Medscape: selective IgM deficiency, IgM < 40 mg/dL (clinical-facts §3); RULES.md "
+        "Medscape: selective IgM deficiency, IgM < 40 mg/dL (clinical-facts §3); docs/clinical-rules.md "
         "order-igm-deficiency-not-indicated"
     ),
 )
@@ -80,14 +80,14 @@ ADULT_AGE = Threshold(
     18,
     "years",
     "age >= value is an adult (weight freshness, SIgMD branch b)",
-    Citation("RULES.md Terms, Actual weight; order-igm-deficiency-not-indicated"),
+    Citation("docs/clinical-rules.md Terms, Actual weight; order-igm-deficiency-not-indicated"),
 )
 COURSE_TOLERANCE = Threshold(
     "course-tolerance",
     0.10,
     "fraction",
     "a 2 g/kg course is in range within +/- this fraction",
-    Citation("RULES.md Dose regimens (2 g/kg (±10%))"),
+    Citation("docs/clinical-rules.md Dose regimens (2 g/kg (±10%))"),
 )
 UNIT_ERROR_FACTOR = Threshold(
     "unit-error-factor",
@@ -95,28 +95,28 @@ UNIT_ERROR_FACTOR = Threshold(
     "times",
     "ordered mg/kg > value x the hard upper limit, or < the hard lower limit "
     "/ value: probable unit, decimal or product error, no suggestion",
-    Citation("RULES.md Suggested dose"),
+    Citation("docs/clinical-rules.md Suggested dose"),
 )
 HYQVIA_RAMP_UP_DAYS = Threshold(
     "hyqvia-ramp-up-days",
     42,
     "days",
     "HyQvia dose and interval are not checked within this many days of the first HyQvia on record",
-    Citation("RULES.md Resolved details, HyQvia (first 6 weeks)"),
+    Citation("docs/clinical-rules.md Resolved details, HyQvia (first 6 weeks)"),
 )
 SCIG_SWITCH_DAYS = Threshold(
     "scig-switch-days",
     56,
     "days",
     "an SC order within this many days of IV Ig is a switch",
-    Citation("RULES.md order-scig-conversion (8 weeks = 56 days)"),
+    Citation("docs/clinical-rules.md order-scig-conversion (8 weeks = 56 days)"),
 )
 SCIG_MATCH_TOLERANCE = Threshold(
     "scig-match-tolerance",
     0.10,
     "fraction",
     "ordered weekly SC dose within +/- this fraction of the target matches",
-    Citation("RULES.md order-scig-conversion (within 10%)"),
+    Citation("docs/clinical-rules.md order-scig-conversion (within 10%)"),
 )
 SC_MAX_SITES = Threshold(
     "sc-max-sites",
@@ -130,21 +130,21 @@ TROUGH_JUSTIFY_DAYS = Threshold(
     90,
     "days",
     "a trough IgG below target this recent justifies a higher replacement dose",
-    Citation("RULES.md Dose regimens, justifying reasons"),
+    Citation("docs/clinical-rules.md Dose regimens, justifying reasons"),
 )
 CORTICOSTEROID_DAYS = Threshold(
     "corticosteroid-days",
     30,
     "days",
     "a corticosteroid given this recently counts as first-line therapy tried",
-    Citation("RULES.md Resolved details, corticosteroids"),
+    Citation("docs/clinical-rules.md Resolved details, corticosteroids"),
 )
 INFECTION_EPISODE_MERGE_DAYS = Threshold(
     "infection-episode-merge-days",
     14,
     "days",
     "severe infections dated within this many days are one episode",
-    Citation("RULES.md Resolved details, severe infection"),
+    Citation("docs/clinical-rules.md Resolved details, severe infection"),
 )
 SC_CHILD_RATE_AGE = Threshold(
     "sc-child-rate-age",

@@ -1,6 +1,6 @@
 """Live vaccines and immune globulin: intervals and contraindications, as reviewable data.
 
-Sources (reference/clinical-facts.md §3 "Live vaccines after IVIG", §1.5; RULES.md
+Sources (docs/clinical-facts.md §3 "Live vaccines after IVIG", §1.5; docs/clinical-rules.md
 ``order-live-vaccine``, ``order-ig-after-live-vaccine``):
 
 - CDC/ACIP General Best Practice Guidelines, "Timing and spacing of immunobiologics": the table of
@@ -11,10 +11,10 @@ Sources (reference/clinical-facts.md §3 "Live vaccines after IVIG", §1.5; RULE
   B-lymphocyte (humoral) defects. Severe antibody deficiencies (X-linked agammaglobulinemia, CVID):
   live vaccines contraindicated (and ineffective on IgRT); less severe deficiencies (IgA
   deficiency, IgG subclass deficiency): oral polio, BCG and yellow fever contraindicated, other
-  live vaccines not (RULES.md).
+  live vaccines not (docs/clinical-rules.md).
 
 The interval bands are calendar months added to the day of the last dose of the Ig course
-(RULES.md "Dates"); upper bounds are inclusive (≤ 400 mg/kg → 8 months).
+(docs/clinical-rules.md "Dates"); upper bounds are inclusive (≤ 400 mg/kg → 8 months).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class DeferralBand:
     source: Citation
 
 
-#: RULES.md ``order-live-vaccine``; CDC/ACIP antibody–live-vaccine interval table (clinical-facts §3).
+#: docs/clinical-rules.md ``order-live-vaccine``; CDC/ACIP antibody–live-vaccine interval table (clinical-facts §3).
 DEFERRAL_BANDS: tuple[DeferralBand, ...] = (
     DeferralBand(
         "ig-live-vaccine-interval-400",
@@ -53,7 +53,7 @@ DEFERRAL_BANDS: tuple[DeferralBand, ...] = (
 )
 
 #: Ig given within this many days AFTER a measles- or varicella-containing vaccine may blunt the
-#: response (inclusive: day 14 is inside). RULES.md ``order-ig-after-live-vaccine``; ACIP.
+#: response (inclusive: day 14 is inside). docs/clinical-rules.md ``order-ig-after-live-vaccine``; ACIP.
 IG_AFTER_VACCINE_WINDOW_DAYS = 14
 IG_AFTER_VACCINE_SOURCE = ACIP_INTERVALS
 

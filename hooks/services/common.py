@@ -49,7 +49,7 @@ def run_rules(facts: Facts, rules: Sequence[Rule]) -> tuple[list[Finding], list[
 
 
 def _one_per_rule_and_order(findings: list[Finding]) -> list[Finding]:
-    """A rule fires at most once per order (RULES.md "Order rules")."""
+    """A rule fires at most once per order (docs/clinical-rules.md "Order rules")."""
     seen: set[tuple[str, str | None]] = set()
     unique = []
     for finding in findings:

@@ -1,7 +1,7 @@
 """``ig-order-select``: judges the orders the clinician has just selected.
 
 The other draft orders of the session are context only (e.g. an IV Ig order beside a plasma
-exchange); the selections are what the cards are about (RULES.md "order-select").
+exchange); the selections are what the cards are about (docs/clinical-rules.md "order-select").
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Tokens are CDS Hooks 2.0 only (``{{context.patientId}}``); searches stay within the spec's
 recommended subset (reference/parameters, token ``code`` OR-lists, ``_sort``, ``_count``).
-Codes come from reference/clinical-facts.md §1.1 (LOINC, tag V unless noted).
+Codes come from docs/clinical-facts.md §1.1 (LOINC, tag V unless noted).
 
 Required keys are those without which a rule would report something false (a dose judged without
 a weight, an indication reported missing without the condition list): when they are neither

@@ -1,4 +1,4 @@
-"""JWT verification (reference §6.1 J1-J13), the client registry and JWKS caching, in-process.
+"""JWT verification (docs/conformance.md §6.1 J1-J13), the client registry and JWKS caching, in-process.
 
 The same refusals are proven over real HTTP against gunicorn in
 tests/integration/test_security_http.py; here each check is isolated and fast.

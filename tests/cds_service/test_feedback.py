@@ -1,4 +1,4 @@
-"""Feedback (reference §5, FB1-FB9): strict validation, idempotent storage, nothing stored on a 4xx."""
+"""Feedback (docs/conformance.md §5, FB1-FB9): strict validation, idempotent storage, nothing stored on a 4xx."""
 
 from __future__ import annotations
 

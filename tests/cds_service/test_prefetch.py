@@ -1,4 +1,4 @@
-"""Prefetch resolution (reference §3.2 P1-P8): present, null, OperationOutcome, missing, paged.
+"""Prefetch resolution (docs/conformance.md §3.2 P1-P8): present, null, OperationOutcome, missing, paged.
 
 The FHIR server is a real loopback HTTP server that answers what each test scripts
 (``tests.support.faulty_fhir``, mode ``scripted``): errors, retries and paging over real sockets;

@@ -60,7 +60,7 @@ def test_recurrence_counts_as_active() -> None:
 
 @pytest.mark.parametrize("verification", ["provisional", "differential", "unconfirmed", "confirmed", None])
 def test_a_working_diagnosis_is_active(verification: str | None) -> None:
-    """RULES.md Resolved details, "Working diagnoses count": urgent IVIG is ordered on a working diagnosis."""
+    """docs/clinical-rules.md Resolved details, "Working diagnoses count": urgent IVIG is ordered on a working diagnosis."""
     fact = map_condition(condition(ICD10CM, "G61.0", verification=verification))
     assert fact is not None and fact.active and "gbs" in fact.concepts
 
@@ -72,7 +72,7 @@ def test_a_refuted_diagnosis_never_counts_and_an_entered_in_error_one_is_dropped
 
 
 def test_a_dual_coded_higm_carries_the_subtype_of_its_snomed_coding() -> None:
-    """RULES.md Resolved details, "Several codings on one Condition": the SNOMED subtype is on the fact."""
+    """docs/clinical-rules.md Resolved details, "Several codings on one Condition": the SNOMED subtype is on the fact."""
     resource = condition(ICD10CM, "D80.5")
     resource["code"]["coding"].append({"system": SNOMED, "code": "403836001"})
     fact = map_condition(resource)

@@ -1,4 +1,4 @@
-"""Medication classes from codes and names, with the Ig exclusions of RULES.md Terms winning."""
+"""Medication classes from codes and names, with the Ig exclusions of docs/clinical-rules.md Terms winning."""
 
 import pytest
 
@@ -242,13 +242,13 @@ _ANTI_LYMPHOCYTE = ("anti-thymocyte globulin (rabbit)", "Thymoglobulin", "Atgam"
 def test_antibody_containing_products_are_every_human_ig_but_anti_d(
     name: str, codes: tuple[Code, ...], route: Route | None, antibody_containing: bool
 ) -> None:
-    """RULES.md ``order-ig-after-live-vaccine``: IV, SC, IM or hyperimmune Ig, not anti-D (ACIP)."""
+    """docs/clinical-rules.md ``order-ig-after-live-vaccine``: IV, SC, IM or hyperimmune Ig, not anti-D (ACIP)."""
     assert (MedClass.ANTIBODY_CONTAINING in _classes(name, *codes, route=route)) is antibody_containing
 
 
 @pytest.mark.parametrize("code", ["1011", "91601", "1204", "225741", "197906", "107047", "206289", "1870646", "107050"])
 def test_anti_thymocyte_globulins_are_excluded_by_their_cited_rxnorm_codes(code: str) -> None:
-    """Even when the name says "globulin" only: ATG is never an Ig order (RULES.md Terms)."""
+    """Even when the name says "globulin" only: ATG is never an Ig order (docs/clinical-rules.md Terms)."""
     classes = _classes("immune globulin injection", Code(RXNORM, code))
     assert EXCLUDED in classes and not _is_ig(classes)
 

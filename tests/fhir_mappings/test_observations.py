@@ -136,7 +136,7 @@ def test_observation_code_other_than_loinc_is_kept() -> None:
 )
 def test_the_date_of_a_result_is_effective_then_the_end_or_start_of_its_period_then_issued(
         dates: dict, day: str) -> None:
-    """RULES.md Resolved details, "Which observations count"."""
+    """docs/clinical-rules.md Resolved details, "Which observations count"."""
     resource = observation("29463-7", 70.0, "kg")
     del resource["effectiveDateTime"]
     resource.update(dates)

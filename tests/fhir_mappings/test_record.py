@@ -259,7 +259,7 @@ DEVIATIONS = {
 
 @pytest.mark.parametrize("deviation", sorted(DEVIATIONS))
 def test_a_draft_order_whose_only_defect_is_a_tolerated_deviation_is_read_in_full(deviation: str) -> None:
-    """RULES.md Terms, "Reading EHR data": the deviations of real clients never drop the order."""
+    """docs/clinical-rules.md Terms, "Reading EHR data": the deviations of real clients never drop the order."""
     expected = build_record(patient=None, resources=[], draft_orders=bundle(_privigen_draft())).draft_orders[0]
     order = _privigen_draft()
     DEVIATIONS[deviation](order)

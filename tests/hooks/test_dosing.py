@@ -80,7 +80,7 @@ class TestNeverJudged:
             assert run(rule, f) == []
 
 
-# --- SCIG loading regimen (RULES.md Resolved details; seed document 003, site policy) -------------
+# --- SCIG loading regimen (docs/clinical-rules.md Resolved details; seed document 003, site policy) -------------
 
 WEEKLY_SC_RULES = (dosing.order_dose_out_of_range, dosing.order_dose_atypical, dosing.order_interval_out_of_range)
 
@@ -150,7 +150,7 @@ class TestScigLoading:
         assert "Loading course" not in usual.detail
 
 
-# --- split IV regimens: judged per infusion (RULES.md Resolved details) ---------------------------
+# --- split IV regimens: judged per infusion (docs/clinical-rules.md Resolved details) ---------------------------
 
 
 class TestSplitIvRegimen:

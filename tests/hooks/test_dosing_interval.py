@@ -1,6 +1,6 @@
 """``order-interval-out-of-range`` (``hooks/dosing/interval.py``).
 
-A vignette where it fires and a boundary vignette where it nearly applies and stays quiet (RULES.md
+A vignette where it fires and a boundary vignette where it nearly applies and stays quiet (docs/clinical-rules.md
 "Resolved details": bounds inclusive, whole days).
 """
 

@@ -1,7 +1,7 @@
 """Dose-range rules: ``order-dose-out-of-range`` and ``order-dose-atypical`` (``hooks/dosing/dose_range.py``).
 
 Each rule has a vignette where it fires (indicator, numbers, suggestion) and a boundary vignette where
-it nearly applies and stays quiet (RULES.md "Resolved details": bounds inclusive, whole days).
+it nearly applies and stays quiet (docs/clinical-rules.md "Resolved details": bounds inclusive, whole days).
 """
 
 from __future__ import annotations

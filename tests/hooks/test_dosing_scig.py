@@ -1,7 +1,7 @@
 """SC rules: ``order-scig-conversion`` (IV-to-SC switch) and ``order-scig-administration`` (SC sites).
 
 Each rule has a vignette where it fires (indicator, numbers, suggestion) and a boundary vignette where
-it nearly applies and stays quiet (RULES.md "Resolved details": bounds inclusive, whole days).
+it nearly applies and stays quiet (docs/clinical-rules.md "Resolved details": bounds inclusive, whole days).
 """
 
 from __future__ import annotations

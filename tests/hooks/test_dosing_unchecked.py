@@ -1,7 +1,7 @@
 """``order-dose-unchecked`` and doses in mL, from the FHIR an EHR sends to the cards a clinician sees.
 
 Vignettes: a 34-year-old man with X-linked hyper-IgM, 70 kg weighed 10 days ago, gets an IVIG draft
-order. Each test changes only how the dose is written (RULES.md Terms "Ordered dose"; Resolved details
+order. Each test changes only how the dose is written (docs/clinical-rules.md Terms "Ordered dose"; Resolved details
 "Concentration of a dose in mL").
 """
 

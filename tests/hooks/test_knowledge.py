@@ -63,7 +63,7 @@ def test_sc_hard_range_is_the_iv_label_range_converted():
 
 
 def test_no_indication_envelopes_span_every_regimen():
-    """RULES.md Resolved details: IV (and HyQvia) 200–2,400 mg/kg per administration (the lowest
+    """docs/clinical-rules.md Resolved details: IV (and HyQvia) 200–2,400 mg/kg per administration (the lowest
     replacement floor, the MMN ceiling); SC 68–400 mg/kg per week (the SC replacement floor, the CIDP SC
     ceiling) — derived from the regimen rows, so a new row would move them."""
     iv = regimens.no_indication_envelope(sc_weekly=False)

@@ -1,6 +1,6 @@
 """How EHR data is read decides which cards fire: vignettes from FHIR JSON to findings.
 
-RULES.md Resolved details: "Which observations count" (status final/amended/corrected with a value; the
+docs/clinical-rules.md Resolved details: "Which observations count" (status final/amended/corrected with a value; the
 date is effectiveDateTime, else the end or start of effectivePeriod, else issued), "Working diagnoses
 count" (provisional, differential, unconfirmed count; refuted, entered-in-error never), "Several codings
 on one Condition" (the most specific decides) and "Immunomodulatory courses" (a boundsPeriod with start
@@ -130,7 +130,7 @@ def test_the_date_of_a_weight_is_the_end_or_start_of_its_period_else_issued(date
 
 
 def test_an_amended_low_iga_warns_and_a_preliminary_one_does_not() -> None:
-    """IgA 5 mg/dL (0.05 g/L) in a 40-year-old with ITP: the IgA-deficiency caution (RULES.md)."""
+    """IgA 5 mg/dL (0.05 g/L) in a 40-year-old with ITP: the IgA-deficiency caution (docs/clinical-rules.md)."""
     itp = condition((ICD10CM, "D69.3"), rid="c2")
     order = ivig(g_per_kg(1), {"count": 1})
     amended = observation("2458-8", 0.05, "g/L", rid="iga", status="amended")

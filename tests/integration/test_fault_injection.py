@@ -3,7 +3,7 @@
 ``igcds serve`` (gunicorn) runs with ``[fhir] deadline_s = 1.0, timeout_s = 0.6`` and the faulty servers
 (``tests/support/faulty_fhir.py``: hang, reset, 500, 429, 503, garbage, slow-drip, header-drip,
 page-forever, ok) on
-its allowlist. DESIGN.md "Request handling" and reference §3.2 P8, §3.6:
+its allowlist. docs/architecture.md "What a call goes through" and docs/conformance.md §3.2 P8, §3.6:
 
 * required data neither prefetched nor obtainable -> 412 naming the keys;
 * optional data failing -> 200 with the cards the rest of the data supports, the missing categories

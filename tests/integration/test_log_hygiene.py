@@ -1,4 +1,4 @@
-"""Logs carry no bearer token and no patient id (DESIGN.md "Security"; reference F4, J12).
+"""Logs carry no bearer token and no patient id (docs/architecture.md "Security"; docs/conformance.md F4, J12).
 
 A real server (``igcds serve``, 2 workers, DEBUG logging, not dev mode) gets a mix of calls —
 accepted, refused by the JWT check, refused as invalid, answered 412, calls whose data is fetched

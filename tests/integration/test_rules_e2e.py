@@ -116,7 +116,7 @@ def test_live_vaccine_card_gives_the_first_date_it_can_be_given(server, loaded_f
 
 @pytest.mark.parametrize("mode", ["prefetch", "no-prefetch"])
 def test_tenfold_ivig_without_indication_gets_the_dose_card_without_suggestion(server, loaded_fixtures, mode):
-    """RULES.md Resolved details "Ig order without an indication": Privigen 300 g (5,000 mg/kg) for a
+    """docs/clinical-rules.md Resolved details "Ig order without an indication": Privigen 300 g (5,000 mg/kg) for a
     60 kg woman whose record names no indication is outside the 200–2,400 mg/kg envelope of every
     regimen: the warning says so and offers no dose (without an indication there is no safe target)."""
     body = load_request("ig-order-select", "no-indication-adult-ivig-tenfold", loaded_fixtures.now)

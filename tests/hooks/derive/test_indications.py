@@ -1,4 +1,4 @@
-"""Indication of an Ig order, severe-infection episodes and the SIgMD criteria (RULES.md Terms)."""
+"""Indication of an Ig order, severe-infection episodes and the SIgMD criteria (docs/clinical-rules.md Terms)."""
 
 from __future__ import annotations
 

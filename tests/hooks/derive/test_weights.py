@@ -1,4 +1,4 @@
-"""Actual, ideal, adjusted and dosing weights (RULES.md Terms; clinical-facts §2.1)."""
+"""Actual, ideal, adjusted and dosing weights (docs/clinical-rules.md Terms; clinical-facts §2.1)."""
 
 from __future__ import annotations
 
