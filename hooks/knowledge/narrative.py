@@ -132,6 +132,7 @@ read: **[CANVAS]** the VSAC eCQM value-set expansions copied in `canvas-medical/
 of the project's sourced fact sheet (`docs/clinical-facts.md`) a row was checked against: §1.1 LOINC, \
 §1.2 conditions (ICD-10-CM, SNOMED CT), §1.3 immune globulin products (ATC, CVX, NDC, RxNorm), \
 §1.4 other medications, §1.5 live vaccines (CVX), §1.6 procedures, §2.2 adjusted-weight policies, \
-§2.3 vial sizes, §2.4 IV rates, §2.5 SC limits and conversion, §2.6 IgA content and stabilisers, §3 guideline sources, §5 items still to verify.
+§2.3 vial sizes, §2.4 IV rates, §2.5 SC limits and conversion, §2.6 IgA content and stabilisers, \
+§3 guideline sources, §5 items still to verify.
 
 The table below lists every source the catalog cites, and where."""
