@@ -8,7 +8,6 @@ reasons on warning and critical cards.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from cds_service import Card, Coding, Indicator, Link, SelectionBehavior, Source, Suggestion
@@ -55,15 +54,6 @@ def fit_summary(summary: str) -> str:
     return cut + "…"
 
 
-#: "1 days" (a count of one in a day-count template, e.g. "daily (1 days)"), never inside "21 days" or "1.5 days".
-_ONE_DAYS = re.compile(r"(?<![\w.,])1 days\b")
-
-
-def singular_days(text: str) -> str:
-    """Card text says "1 day", not "1 days": the rules' templates count days, and a count can be one."""
-    return _ONE_DAYS.sub("1 day", text) if "1 days" in text else text
-
-
 def render_card(finding: Finding, links: tuple[Link, ...] = ()) -> Card:
     """The card of ``finding``; ``links`` are added as they are (the companion app's SMART link)."""
     spec = RULES_BY_ID[finding.rule]
@@ -72,9 +62,9 @@ def render_card(finding: Finding, links: tuple[Link, ...] = ()) -> Card:
     if finding.suggestions and behavior is None:
         behavior = SelectionBehavior.AT_MOST_ONE if len(finding.suggestions) == 1 else SelectionBehavior.ANY
     return Card(
-        summary=fit_summary(singular_days(finding.summary)),
+        summary=fit_summary(finding.summary),
         indicator=finding.indicator,
-        detail=singular_days(finding.detail),
+        detail=finding.detail,
         source=Source(
             label=citation.label,
             url=citation.url,

@@ -144,7 +144,7 @@ def order_igm_deficiency_not_indicated(facts: Facts) -> Iterator[Finding]:
             "**IgRT is indicated in selective IgM deficiency only when** [pre-treatment IgG below "
             f"{text.num(policy.sigmd_igg_threshold_mg_dl)} mg/dL (site policy) **or** a documented impaired "
             "pneumococcal vaccine response] **and** recurrent severe infections "
-            f"({policy.recurrent_infections_min} or more episodes in {policy.infection_window_days} days; "
+            f"({policy.recurrent_infections_min} or more episodes in {text.days(policy.infection_window_days)}; "
             "site policy).",
             "",
             "**Missing**:",
@@ -153,7 +153,7 @@ def order_igm_deficiency_not_indicated(facts: Facts) -> Iterator[Finding]:
             "**On record**: pre-treatment IgG "
             + (f"{text.num(pre.value or 0)} mg/dL ({text.day(pre.when)})" if pre else "none")
             + f"; pneumococcal response {_pneumococcal_state(criteria)}"
-            + f"; severe infection episodes in {policy.infection_window_days} days: "
+            + f"; severe infection episodes in {text.days(policy.infection_window_days)}: "
             f"{criteria.infection_episodes}.",
             "",
             "IVIG does not correct IgM; isolated low IgM alone should not start IgRT (seed document 001).",
@@ -253,7 +253,7 @@ def order_not_first_line(facts: Facts) -> Iterator[Finding]:
         )
         detail = (
             "No corticosteroid (methylprednisolone, prednisolone, prednisone, dexamethasone) is ordered, "
-            f"active, or given in the last {int(CORTICOSTEROID_DAYS.value)} days.\n\n"
+            f"active, or given in the last {text.days(int(CORTICOSTEROID_DAYS.value))}.\n\n"
             "First-line therapy for autoimmune encephalitis is high-dose corticosteroids "
             "(methylprednisolone); add IVIG or plasma exchange if there is no improvement, or combine from "
             "the start in severe presentations (seed document 003)."

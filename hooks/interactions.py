@@ -108,17 +108,17 @@ def plasma_exchange_after_ivig(facts: Facts) -> Iterator[Finding]:
     if newest.when is not None:
         ago = text.days_ago(newest.when, facts.now)
         when = text.day(newest.when)
-        summary = f"Plasma exchange {ago} days after IVIG ({when}) would remove the IVIG just given"
+        summary = f"Plasma exchange {text.days(ago)} after IVIG ({when}) would remove the IVIG just given"
     else:
         summary = "Plasma exchange ordered with IVIG in the same orders: exchange removes the IVIG"
     lines = "\n".join(
         f"- {r.what}"
-        + (f" on {text.day(r.when)} ({text.days_ago(r.when, facts.now)} days ago)" if r.when else "")
+        + (f" on {text.day(r.when)} ({text.days(text.days_ago(r.when, facts.now))} ago)" if r.when else "")
         for r in recent
     )
     detail = (
         "Plasma exchange removes immunoglobulin already given and cancels its effect; do not start plasma "
-        f"exchange straight after IVIG (window: {mk.PLASMA_EXCHANGE_WINDOW_DAYS} days, inclusive).\n\n"
+        f"exchange straight after IVIG (window: {text.days(mk.PLASMA_EXCHANGE_WINDOW_DAYS)}, inclusive).\n\n"
         f"IV immune globulin found:\n{lines}\n\n"
         "Choose one therapy, or sequence plasma exchange before IVIG.\n\n"
         f"Source: {mk.PLASMA_EXCHANGE_SOURCE.label}."
@@ -268,7 +268,7 @@ def _deferral_finding(facts: Facts, order: MedicationFact, name: str, deferral: 
     )
     detail = (
         f"Immune globulin neutralises measles and varicella vaccine virus. The last Ig course "
-        f"(all Ig given within {igrt.COURSE_GAP_DAYS} days counts as one course):\n\n"
+        f"(all Ig given within {text.days(igrt.COURSE_GAP_DAYS)} counts as one course):\n\n"
         + "\n".join(rows)
         + f"\n\nCourse total **{dose_text}** → CDC interval **{band.months} months** after the last dose "
         f"({text.day(course.last)}): the vaccine can be given from **{deferral.first_day.isoformat()}**."
@@ -341,12 +341,12 @@ def ig_after_live_vaccine(facts: Facts) -> Iterator[Finding]:
         else:
             interval = "the interval the CDC table gives for this product and dose"
         summary = (
-            f"Ig ordered {ago} days after {vname} ({text.day(vaccine.when)}): vaccine response may be blunted"
+            f"Ig ordered {text.days(ago)} after {vname} ({text.day(vaccine.when)}): vaccine response may be blunted"
         )
         detail = (
-            f"**{vname}** was given on {text.day(vaccine.when)} ({ago} days ago). Immune globulin given "
+            f"**{vname}** was given on {text.day(vaccine.when)} ({text.days(ago)} ago). Immune globulin given "
             "within "
-            f"{window} days after a measles- or varicella-containing vaccine can neutralise the vaccine "
+            f"{text.days(window)} after a measles- or varicella-containing vaccine can neutralise the vaccine "
             "virus.\n\n"
             f"If the Ig is needed, give it, and revaccinate after {interval}, unless serology shows "
             "immunity.\n\n"

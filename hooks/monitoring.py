@@ -115,15 +115,15 @@ def _trough_due(facts: Facts, rule: str, about: str | None) -> Finding | None:
         last = troughs[0]
         summary = (
             f"Trough IgG due: last trough {text.num(last.value or 0, 0)} mg/dL on {text.day(last.when)}, "
-            f"{text.days_ago(last.when, facts.now)} days ago (> {window})"
+            f"{text.days(text.days_ago(last.when, facts.now))} ago (> {window})"
         )
     else:
         summary = (
-            f"Trough IgG due: no trough IgG on record while on Ig replacement (check every {window} days)"
+            f"Trough IgG due: no trough IgG on record while on Ig replacement (check every {text.days(window)})"
         )
     detail = (
         f"The patient is on immunoglobulin replacement and has no trough IgG (an IgG drawn within "
-        f"{igrt.IGRT_WINDOW_DAYS} days after a recorded Ig dose) in the last **{window} days** "
+        f"{text.days(igrt.IGRT_WINDOW_DAYS)} after a recorded Ig dose) in the last **{text.days(window)}** "
         f"(site policy).\n\nRecent IgG results:\n\n{_last_iggs(record, troughs)}\n\n"
         "Draw serum IgG immediately before the next dose to titrate the dose to infections and IgG level.\n\n"
         f"Source: {AAAAI_CONSENSUS.label}; window: site policy (trough_max_age_days)."
@@ -257,11 +257,11 @@ def pv_higm_no_igrt(facts: Facts) -> Iterator[Finding]:
     )
     summary = (
         "Hyper-IgM syndrome without Ig replacement: no active Ig order and no dose in "
-        f"{igrt.IGRT_WINDOW_DAYS} days"
+        f"{text.days(igrt.IGRT_WINDOW_DAYS)}"
     )
     detail = (
         "Immunoglobulin replacement is the cornerstone of hyper-IgM treatment. The patient has no active Ig "
-        f"MedicationRequest/MedicationStatement and no Ig given in the last {igrt.IGRT_WINDOW_DAYS} days. "
+        f"MedicationRequest/MedicationStatement and no Ig given in the last {text.days(igrt.IGRT_WINDOW_DAYS)}. "
         f"{last_text}\n\n{mk.HIGM_IGRT_TEXT}\n\nSource: {mk.HSCT_SOURCE.label}; seed document 000."
         + _procedures_note(facts.record)
     )
@@ -538,7 +538,7 @@ def pv_igm_deficiency_monitor(facts: Facts) -> Iterator[Finding]:
     summary = f"Selective IgM deficiency: IgG monitoring due ({last}; check every 6–12 months)"
     detail = (
         f"Selective IgM deficiency can progress to IgG deficiency: monitor IgG every 6–12 months. There is "
-        f"{last}, none in the last {window} days.\n\nSource: {mk.SIGMD_SOURCE.label}."
+        f"{last}, none in the last {text.days(window)}.\n\nSource: {mk.SIGMD_SOURCE.label}."
     )
     suggestion = _igg_suggestion(facts, "Selective IgM deficiency: IgG monitoring")
     yield Finding(

@@ -200,7 +200,7 @@ def order_iga_deficiency(facts: Facts) -> Iterator[Finding]:
         ):
             reason = (
                 f"the newest IgA is {text.num(iga.value)} mg/dL ({text.day(iga.when)}; below "
-                f"{text.num(IGA_ABSENT.value)} mg/dL, measured within {policy.iga_max_age_days} days — "
+                f"{text.num(IGA_ABSENT.value)} mg/dL, measured within {text.days(policy.iga_max_age_days)} — "
                 "site policy)"
             )
     if reason is None:
@@ -440,11 +440,11 @@ def order_renal_baseline_missing(facts: Facts) -> Iterator[Finding]:
     )
     patient = facts.record.patient
     for order in orders:
-        summary = f"No creatinine or eGFR in the last {int(window)} days before IVIG: check renal function"
+        summary = f"No creatinine or eGFR in the last {text.days(int(window))} before IVIG: check renal function"
         detail = (
-            f"No serum creatinine or eGFR result in the last {int(window)} days"
+            f"No serum creatinine or eGFR result in the last {text.days(int(window))}"
             + (
-                f" (newest {text.day(newest.when)}, {text.days_ago(newest.when, facts.now)} days ago)."
+                f" (newest {text.day(newest.when)}, {text.days(text.days_ago(newest.when, facts.now))} ago)."
                 if newest
                 else " (none on record)."
             )

@@ -55,6 +55,12 @@ def num(value: float, digits: int = 1) -> str:
     return f"{rounded:,.{digits}f}".rstrip("0").rstrip(".")
 
 
+def days(count: float) -> str:
+    """A number of days as card text says it: ``1 day``, ``21 days``, ``1.5 days``."""
+    shown = num(count)
+    return f"{shown} day" if shown == "1" else f"{shown} days"
+
+
 def day(when: datetime) -> str:
     """ISO calendar date, unambiguous across locales."""
     return when.date().isoformat()

@@ -253,7 +253,7 @@ def sigmd_criteria(facts: Facts) -> SigmdCriteria:
     if not recurrent:
         missing.append(
             f"fewer than {policy.recurrent_infections_min} severe infections in the last "
-            f"{policy.infection_window_days} days ({episodes} episode{'s' if episodes != 1 else ''} "
+            f"{text.days(policy.infection_window_days)} ({episodes} episode{'s' if episodes != 1 else ''} "
             "on record; site policy)"
         )
     return SigmdCriteria(

@@ -160,7 +160,7 @@ class DosingWeight:
     measured: Measurement
 
     def describe(self, facts: Facts) -> str:
-        when = f"{text.day(self.measured.when)}, {text.days_ago(self.measured.when, facts.now)} days ago"
+        when = f"{text.day(self.measured.when)}, {text.days(text.days_ago(self.measured.when, facts.now))} ago"
         if self.basis == "adjusted":
             return (
                 f"{text.kg(self.kg)} adjusted body weight (actual {text.kg(self.measured.value or 0)} "

@@ -36,8 +36,8 @@ def interval_text(days: float | None) -> str:
         return "daily"
     if days % 7 == 0:
         weeks = int(days // 7)
-        return "weekly" if weeks == 1 else f"every {weeks} weeks ({text.num(days)} days)"
-    return f"every {text.num(days)} days"
+        return "weekly" if weeks == 1 else f"every {weeks} weeks ({text.days(days)})"
+    return f"every {text.days(days)}"
 
 
 def ordered_text(ctx: DoseContext) -> str:
@@ -79,10 +79,10 @@ def computed_lines(ctx: DoseContext) -> list[str]:
     if ctx.route is Route.SC and plan.weekly is not None:
         lines.append(
             f"- per week: {per_kg_text(plan.weekly, regimen, 'mg/kg/week')} (dose × 7 ÷ "
-            f"{text.num(plan.interval_days or 0)} days)"
+            f"{text.days(plan.interval_days or 0)})"
         )
     if plan.course_total is not None:
-        days = f" over {text.num(plan.course_days)} days" if plan.course_days else ""
+        days = f" over {text.days(plan.course_days)}" if plan.course_days else ""
         lines.append(
             f"- stated course: {plan.administrations} administrations = "
             f"{text.g_per_kg(plan.course_total)}{days}"

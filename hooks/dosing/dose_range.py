@@ -101,7 +101,7 @@ def _violation_summary(ctx: DoseContext, v: Violation) -> str:
     grams = text.grams(ctx.grams) if ctx.grams is not None else ""
     if v.what == "course length":
         return (
-            f"{ctx.drug} course over {text.num(v.value)} days: outside the {v.limit.text('days')}{for_whom}"
+            f"{ctx.drug} course over {text.days(v.value)}: outside the {v.limit.text('days')}{for_whom}"
         )
     if v.what == "course total":
         return (

@@ -47,7 +47,7 @@ def order_interval_out_of_range(facts: Facts) -> Iterator[Finding]:
         detail = "\n".join(
             [
                 f"**Ordered interval**: {interval_text(interval)}"
-                + ("" if "days" in interval_text(interval) else f" ({text.num(interval)} days)")
+                + ("" if "days" in interval_text(interval) else f" ({text.days(interval)})")
                 + ".",
                 f"**Expected** for {'SC' if sc_weekly else 'IV'} replacement"
                 f"{' (HyQvia is checked like IV replacement)' if drug == 'HyQvia' else ''}: "

@@ -69,9 +69,9 @@ def _iv_source(facts: Facts) -> IvSource:
         gap = (ordered[-1].when.date() - ordered[-2].when.date()).days
         if 7 <= gap <= 56:
             interval = float(gap)
-            parts.append(f"interval {gap} days between the last two IV doses")
+            parts.append(f"interval {text.days(gap)} between the last two IV doses")
     elif interval is not None:
-        parts.append(f"IV interval {text.num(interval)} days")
+        parts.append(f"IV interval {text.days(interval)}")
     return IvSource(grams, interval, "; ".join(parts) or "IV Ig on record")
 
 
@@ -278,7 +278,7 @@ def order_scig_administration(facts: Facts) -> Iterator[Finding]:
             policy = facts.policy
             lines.append(
                 f"- Loading course ({text.num(policy.scig_loading_mg_kg_per_day)} mg/kg daily for at most "
-                f"{policy.scig_loading_max_days} days, not on IgRT, not switching — "
+                f"{text.days(policy.scig_loading_max_days)}, not on IgRT, not switching — "
                 f"{SCIG_LOADING_SOURCE.label}): the weekly SC ranges and the SC interval are not checked."
             )
         source = own.source if own is not None else (seed.source if seed else Citation("seed document 003"))

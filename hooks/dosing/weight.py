@@ -44,18 +44,18 @@ def order_weight_missing(facts: Facts) -> Iterator[Finding]:
         else:
             ago = text.days_ago(newest.when, facts.now)
             summary = (
-                f"No weight in the last {window} days (newest {text.kg(newest.value or 0)}, {ago} days old): "
-                f"{drug} dose cannot be checked"
+                f"No weight in the last {text.days(window)} (newest {text.kg(newest.value or 0)}, "
+                f"{text.days(ago)} old): {drug} dose cannot be checked"
             )
             newest_text = (
                 f"The newest weight is {text.kg(newest.value or 0)} measured {text.day(newest.when)}, "
-                f"{ago} days ago."
+                f"{text.days(ago)} ago."
             )
         detail = "\n".join(
             [
-                f"A current **actual body weight** is missing: one measured in the last **{window} days** "
-                f"(site policy: {facts.policy.weight_max_age_days_adult} days for adults, "
-                f"{facts.policy.weight_max_age_days_child} days under 18; this patient counts as {who}).",
+                f"A current **actual body weight** is missing: one measured in the last **{text.days(window)}** "
+                f"(site policy: {text.days(facts.policy.weight_max_age_days_adult)} for adults, "
+                f"{text.days(facts.policy.weight_max_age_days_child)} under 18; this patient counts as {who}).",
                 "",
                 newest_text,
                 "",
