@@ -28,7 +28,7 @@ from ..derive.indications import Kind
 from ..derive.weights import AdjustedWeight, adjusted_weight
 from ..dosing import dose_context
 from ..dosing.card_text import interval_text
-from ..dosing.scig import _site_limits as site_limits
+from ..dosing.scig import site_limits
 from ..facts import Facts
 from ..knowledge.infusion import VIAL_TOLERANCE, IvRate, LabelUse, iv_rate
 from ..knowledge.products import Product

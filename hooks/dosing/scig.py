@@ -196,7 +196,7 @@ def _conversion_safe(
     return not violations(regimen, plan)
 
 
-def _site_limits(
+def site_limits(
     facts: Facts, order: MedicationFact, found: Product | None, weight_kg: float | None
 ) -> tuple[ScSiteLimit | None, str, ScSiteLimit | None]:
     """(product limit, whose, seed limit) for this patient and infusion number."""
@@ -218,7 +218,7 @@ def order_scig_administration(facts: Facts) -> Iterator[Finding]:
         name = found.name if found else "SCIG"
         weight = dosing_weight(facts)
         grams = order.dose.grams(weight.kg if weight else None) if order.dose else None
-        own, whose, seed = _site_limits(facts, order, found, weight.kg if weight else None)
+        own, whose, seed = site_limits(facts, order, found, weight.kg if weight else None)
         volume_limit = (
             own.max_ml_per_site if own and own.max_ml_per_site else (seed.max_ml_per_site if seed else None)
         )

@@ -131,3 +131,11 @@ def test_the_sixth_hizentra_infusion_has_the_larger_per_site_limit():
                     ig_order(10, every_days=7, product="hizentra", reason=("cidp",)))
     sixth = next(lim for lim in PRODUCTS_BY_KEY["hizentra"].sc_limits if lim.applies(50, 70, 6))
     assert plan.sc.max_ml_per_site == sixth.max_ml_per_site
+
+
+def test_an_order_whose_dose_cannot_be_read_gets_a_plan_without_grams_vials_or_rates():
+    """order-dose-unchecked links to the plan too: with no readable dose there is nothing to round or pace,
+    and the page must still answer (weight and product facts), not fail."""
+    plan = plan_for(patient(34, "male"), weight(70), condition("hyper-igm"), ig_order(None, every_days=28))
+    assert plan.grams is None and plan.mg_per_kg is None
+    assert plan.weight.dosing_kg == 70
