@@ -26,12 +26,15 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit
 
 import orjson
 
 from .bounded_http import Deadline, ExchangeError, bounded_get
+
+if TYPE_CHECKING:
+    from .config import FhirConfig
 
 __all__ = ["ACCEPT", "Deadline", "FhirClient", "FhirClientSettings", "FhirFetchError", "normalise_base"]
 
@@ -94,6 +97,17 @@ class FhirClientSettings:
     pool_size: int = 16
     #: Queries in flight at once to one FHIR origin in this process (``[fhir] max_parallel_per_origin``).
     max_parallel_per_origin: int = 32
+
+    @classmethod
+    def from_config(cls, fhir: FhirConfig) -> FhirClientSettings:
+        """The ``[fhir]`` section as client settings: every reader of a FHIR server (the CDS calls, an
+        application's own pages) keeps to the same limits."""
+        return cls(
+            timeout_s=fhir.timeout_s,
+            max_response_bytes=fhir.max_response_bytes,
+            pool_size=max(4, fhir.max_parallel * 2),
+            max_parallel_per_origin=fhir.max_parallel_per_origin,
+        )
 
 
 class FhirClient:

@@ -72,12 +72,7 @@ class CallRunner:
         self.audit = audit or NullAudit()
         self.metrics = metrics or NullMetrics()
         self.clock = clock
-        self._fhir_settings = FhirClientSettings(
-            timeout_s=config.fhir.timeout_s,
-            max_response_bytes=config.fhir.max_response_bytes,
-            pool_size=max(4, config.fhir.max_parallel * 2),
-            max_parallel_per_origin=config.fhir.max_parallel_per_origin,
-        )
+        self._fhir_settings = FhirClientSettings.from_config(config.fhir)
 
     def run(self, service_id: str, body: Any, auth: AuthContext) -> CallOutcome:
         if service_id not in self.registry.ids():

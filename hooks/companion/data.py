@@ -80,7 +80,7 @@ def fhir_client(config: Config, iss: str, access_token: str) -> FhirClient:
         iss,
         access_token=access_token,
         deadline=Deadline(config.fhir.deadline_s),
-        settings=FhirClientSettings(timeout_s=config.fhir.timeout_s, max_response_bytes=config.fhir.max_response_bytes),
+        settings=FhirClientSettings.from_config(config.fhir),
     )
 
 
