@@ -11,7 +11,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -19,24 +19,20 @@ from cds_service.bounded_http import Deadline, ExchangeError, bounded_get
 
 
 @contextlib.contextmanager
-def handshake_dripping_server() -> Iterator[int]:
-    """Accepts, reads the ClientHello, then sends the start of a (huge) TLS record a byte every 0.1 s."""
+def loopback_server(answer: Callable[[socket.socket, threading.Event], None]) -> Iterator[int]:
+    """A raw TCP server on 127.0.0.1 answering each connection with ``answer(conn, stop)`` in its own thread."""
     stop = threading.Event()
     listener = socket.create_server(("127.0.0.1", 0))
 
-    def drip(conn: socket.socket) -> None:
+    def serve(conn: socket.socket) -> None:
         with conn, contextlib.suppress(OSError):
-            conn.recv(4096)
-            for byte in b"\x16\x03\x03\x40\x00" + b"\x02" * 300:
-                if stop.wait(0.1):
-                    return
-                conn.sendall(bytes([byte]))
+            answer(conn, stop)
 
     def accept() -> None:
         with contextlib.suppress(OSError):
             while not stop.is_set():
                 conn, _ = listener.accept()
-                threading.Thread(target=drip, args=(conn,), daemon=True).start()
+                threading.Thread(target=serve, args=(conn,), daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
     try:
@@ -44,6 +40,19 @@ def handshake_dripping_server() -> Iterator[int]:
     finally:
         stop.set()
         listener.close()
+
+
+def handshake_dripping_server() -> contextlib.AbstractContextManager[int]:
+    """Accepts, reads the ClientHello, then sends the start of a (huge) TLS record a byte every 0.1 s."""
+
+    def drip(conn: socket.socket, stop: threading.Event) -> None:
+        conn.recv(4096)
+        for byte in b"\x16\x03\x03\x40\x00" + b"\x02" * 300:
+            if stop.wait(0.1):
+                return
+            conn.sendall(bytes([byte]))
+
+    return loopback_server(drip)
 
 
 @pytest.mark.parametrize("deadline_s, timeout_s", [(1.0, 0.6), (1.0, 5.0)])
@@ -57,33 +66,18 @@ def test_a_dripped_tls_handshake_ends_by_the_deadline(deadline_s: float, timeout
     assert elapsed <= deadline_s + 0.3, f"the handshake took {elapsed:.2f} s"
 
 
-@contextlib.contextmanager
-def closing_server(pause_s: float, body: bytes) -> Iterator[int]:
+def closing_server(pause_s: float, body: bytes) -> contextlib.AbstractContextManager[int]:
     """Answers every GET with ``Connection: close``, sends the headers, pauses, then sends the body and closes:
     what a server that keeps no connection alive (werkzeug's, many proxies) does with a slow body."""
-    stop = threading.Event()
-    listener = socket.create_server(("127.0.0.1", 0))
 
-    def answer(conn: socket.socket) -> None:
-        with conn, contextlib.suppress(OSError):
-            conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nConnection: close\r\n"
-                         b"Content-Length: %d\r\n\r\n" % len(body))
-            time.sleep(pause_s)
-            conn.sendall(body)
+    def answer(conn: socket.socket, stop: threading.Event) -> None:
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nConnection: close\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body))
+        time.sleep(pause_s)
+        conn.sendall(body)
 
-    def accept() -> None:
-        with contextlib.suppress(OSError):
-            while not stop.is_set():
-                conn, _ = listener.accept()
-                threading.Thread(target=answer, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        listener.close()
+    return loopback_server(answer)
 
 
 def test_a_body_sent_after_the_headers_of_a_connection_close_answer_is_read_whole() -> None:
