@@ -20,7 +20,7 @@ from cds_service.prefetch import render_template, resolve_prefetch
 from hooks.facts import facts_from_request
 from hooks.policy import Policy
 from hooks.services import SERVICES
-from tests.support.conformance import assert_conformant_response
+from tests.support.cds_calls import answered, call, igcds_on_fixture_data
 from tests.support.faulty_fhir import faulty_fhir_server
 from tests.support.fixtures import load_request, request_paths
 from tests.support.igcds_server import igcds_server
@@ -34,19 +34,12 @@ BY_ID = {s.id: s for s in SERVICES}
 
 @pytest.fixture(scope="module")
 def server(loaded_fixtures):
-    config = {"fhir": {"allowed_servers": [loaded_fixtures.server.base_url], "deadline_s": 8.0, "timeout_s": 4.0}}
-    with igcds_server(config, dev=True, workers=2) as running:
+    with igcds_on_fixture_data(loaded_fixtures.server.base_url) as running:
         yield running
 
 
-def call(server, service_id: str, body: dict[str, Any]) -> requests.Response:
-    return requests.post(server.url(f"/cds-services/{service_id}"), json=body, timeout=30)
-
-
 def cards_of(response: requests.Response) -> list[tuple[str, str, str]]:
-    assert response.status_code == 200, response.text
-    document = response.json()
-    assert_conformant_response(document)
+    document = answered(response)
     return sorted((c["source"]["topic"]["code"], c["indicator"], c["summary"]) for c in document["cards"])
 
 

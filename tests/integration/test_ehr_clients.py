@@ -20,9 +20,9 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-import requests
 
-from tests.support.conformance import assert_conformant_response
+from tests.support.cds_calls import fired, igcds_on_fixture_data
+from tests.support.cds_calls import post_cds as post
 from tests.support.fixtures import load_client_request, load_request, structural_problems
 from tests.support.igcds_server import igcds_server
 
@@ -36,21 +36,8 @@ EXTENSION = "org.igcds.processing"
 
 @pytest.fixture(scope="module")
 def server(loaded_fixtures):
-    config = {"fhir": {"allowed_servers": [loaded_fixtures.server.base_url], "deadline_s": 8.0, "timeout_s": 4.0}}
-    with igcds_server(config, dev=True, workers=2) as running:
+    with igcds_on_fixture_data(loaded_fixtures.server.base_url) as running:
         yield running
-
-
-def post(server, service_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = requests.post(server.url(f"/cds-services/{service_id}"), json=body, timeout=30)
-    assert response.status_code == 200, response.text
-    document = response.json()
-    assert_conformant_response(document)
-    return document
-
-
-def fired(document: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(c["source"]["topic"]["code"], c["indicator"]) for c in document["cards"]}
 
 
 def card(document: dict[str, Any], rule: str) -> dict[str, Any]:

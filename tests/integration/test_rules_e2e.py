@@ -10,11 +10,10 @@ from __future__ import annotations
 import copy
 
 import pytest
-import requests
 
-from tests.support.conformance import assert_conformant_response
+from tests.support.cds_calls import fired as cards_fired
+from tests.support.cds_calls import igcds_on_fixture_data, post_cds
 from tests.support.fixtures import load_request
-from tests.support.igcds_server import igcds_server
 
 pytestmark = pytest.mark.integration
 
@@ -60,17 +59,13 @@ EXPECTED: dict[tuple[str, str], set[tuple[str, str]]] = {
 
 @pytest.fixture(scope="module")
 def server(loaded_fixtures):
-    config = {"fhir": {"allowed_servers": [loaded_fixtures.server.base_url], "deadline_s": 8.0, "timeout_s": 4.0}}
-    with igcds_server(config, dev=True, workers=2) as running:
+    with igcds_on_fixture_data(loaded_fixtures.server.base_url) as running:
         yield running
 
 
 def fired(server, service_id: str, body: dict) -> tuple[set[tuple[str, str]], list[dict]]:
-    response = requests.post(server.url(f"/cds-services/{service_id}"), json=body, timeout=30)
-    assert response.status_code == 200, response.text
-    document = response.json()
-    assert_conformant_response(document)
-    return {(c["source"]["topic"]["code"], c["indicator"]) for c in document["cards"]}, document["cards"]
+    document = post_cds(server, service_id, body)
+    return cards_fired(document), document["cards"]
 
 
 @pytest.mark.parametrize("mode", ["prefetch", "no-prefetch"])
