@@ -250,19 +250,21 @@ def _resource_table(resource_type: str) -> _Table:
     return _table(_model(resource_type))
 
 
-@lru_cache(maxsize=32)
-def _resource_acceptor(resource_type: str) -> Callable[[Mapping[str, Any]], bool]:
-    return _acceptor(resource_type, _resource_table(resource_type))
-
-
 #: The acceptors by resource type, once built (a plain dict: read on every resource of every call).
 _ACCEPTORS: dict[str, Callable[[Mapping[str, Any]], bool]] = {}
+
+
+def _resource_acceptor(resource_type: str) -> Callable[[Mapping[str, Any]], bool]:
+    accept = _ACCEPTORS.get(resource_type)
+    if accept is None:
+        accept = _ACCEPTORS[resource_type] = _acceptor(resource_type, _resource_table(resource_type))
+    return accept
 
 
 def prepare() -> None:
     """Build every table now (imports the R4B models): call once at start-up, off the request path."""
     for resource_type in READ_TYPES:
-        _ACCEPTORS[resource_type] = _resource_acceptor(resource_type)
+        _resource_acceptor(resource_type)
 
 
 def status_required(resource_type: str) -> bool:

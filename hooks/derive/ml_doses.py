@@ -16,6 +16,7 @@ the dose history as orders do.
 from __future__ import annotations
 
 import dataclasses
+from typing import TypeGuard
 
 from fhir_mappings.model import (
     ClinicalRecord,
@@ -41,7 +42,7 @@ def concentration_of(fact: MedicationFact) -> float | None:
     return ml_dose_concentration(fact.product)
 
 
-def _in_ml(fact: MedicationFact | ProcedureFact) -> bool:
+def _in_ml(fact: MedicationFact | ProcedureFact) -> TypeGuard[MedicationFact]:
     return (
         isinstance(fact, MedicationFact)
         and fact.dose is None
@@ -69,9 +70,7 @@ def with_ml_doses(record: ClinicalRecord) -> ClinicalRecord:
         return record
     problems: list[Skipped] = []
     medications = tuple(_converted(f, problems) if _in_ml(f) else f for f in record.medications)
-    drafts = tuple(
-        _converted(f, problems) if isinstance(f, MedicationFact) and _in_ml(f) else f for f in record.draft_orders
-    )
+    drafts = tuple(_converted(f, problems) if _in_ml(f) else f for f in record.draft_orders)
     return dataclasses.replace(
         record, medications=medications, draft_orders=drafts, skipped=record.skipped + tuple(problems)
     )
