@@ -155,8 +155,8 @@ class BufferedAudit:
 
     def _reset(self) -> None:
         """Per-process state; called at construction and in a forked child (never reuses the parent's)."""
-        if self._spool is not None:
-            self._spool.forget_inherited()
+        if self._spool is not None:  # a forked child: close the parent's descriptors (its locks stay the parent's)
+            self._spool.release()
             self._inherited = True  # built by a parent process: this one builds its own app
         self._pid = os.getpid()
         self._cond = threading.Condition(threading.Lock())
