@@ -371,11 +371,15 @@ class BufferedAudit:
         while True:
             if self._drain(deadline, force=True):
                 return True
-            delay = self.retry_delays[min(attempt, len(self.retry_delays) - 1)]
+            delay = self._retry_delay(attempt)
             attempt += 1
             if deadline is not None and time.monotonic() + delay >= deadline:
                 return False
             time.sleep(delay)
+
+    def _retry_delay(self, attempt: int) -> float:
+        """Seconds before the retry that follows failed attempt ``attempt`` (0-based); the last delay repeats."""
+        return self.retry_delays[min(attempt, len(self.retry_delays) - 1)]
 
     def _drain(self, deadline: float | None, *, force: bool) -> bool:
         """Seal what is spooled and write the sealed segments, oldest first, one writer at a time.
@@ -457,7 +461,7 @@ class BufferedAudit:
             first = self._failing is None
             self._failing = type(exc).__name__
             self._last_failure_at = now
-            delay = self.retry_delays[min(self._failures, len(self.retry_delays) - 1)]
+            delay = self._retry_delay(self._failures)
             self._failures += 1
             self._retry_at = now + delay
             for segment in self.spool.sealed:  # a backlog survives a power cut too
