@@ -164,8 +164,7 @@ class BufferedAudit:
         self._spool = Spool(self.spool_dir)
         self._pending: dict[str, CardOwner] = {}
         self._thread: threading.Thread | None = None
-        self._stopping = False
-        self._closed = False
+        self._closed = False  # close() called: the thread stops, record_call writes synchronously
         self._last_drop_log = -DROP_LOG_INTERVAL_S
         self._failing: str | None = None  # the exception type of the last failed write
         self._failures = 0
@@ -282,7 +281,7 @@ class BufferedAudit:
         self._check_process()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            self._stopping = self._closed = True  # from now on record_call writes synchronously
+            self._closed = True  # from now on record_call writes synchronously; the thread stops
             self._cond.notify_all()
             thread = self._thread
         done = self._drain_retrying(deadline)
@@ -328,14 +327,14 @@ class BufferedAudit:
         try:
             while True:
                 with self._cond:
-                    while not self._stopping:
+                    while not self._closed:
                         now = time.monotonic()
                         write_at = self._write_due_at(now)
                         due = min(write_at, self._next_adopt)
                         if due <= now:
                             break
                         self._cond.wait(None if due == math.inf else due - now)
-                    if self._stopping:
+                    if self._closed:
                         return
                 try:
                     if now >= self._next_adopt:
