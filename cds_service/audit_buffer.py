@@ -155,8 +155,8 @@ class BufferedAudit:
 
     def _reset(self) -> None:
         """Per-process state; called at construction and in a forked child (never reuses the parent's)."""
-        if self._spool is not None:
-            self._spool.forget_inherited()
+        if self._spool is not None:  # a forked child: close the parent's descriptors (its locks stay the parent's)
+            self._spool.release()
             self._inherited = True  # built by a parent process: this one builds its own app
         self._pid = os.getpid()
         self._cond = threading.Condition(threading.Lock())
@@ -164,8 +164,7 @@ class BufferedAudit:
         self._spool = Spool(self.spool_dir)
         self._pending: dict[str, CardOwner] = {}
         self._thread: threading.Thread | None = None
-        self._stopping = False
-        self._closed = False
+        self._closed = False  # close() called: the thread stops, record_call writes synchronously
         self._last_drop_log = -DROP_LOG_INTERVAL_S
         self._failing: str | None = None  # the exception type of the last failed write
         self._failures = 0
@@ -282,7 +281,7 @@ class BufferedAudit:
         self._check_process()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            self._stopping = self._closed = True  # from now on record_call writes synchronously
+            self._closed = True  # from now on record_call writes synchronously; the thread stops
             self._cond.notify_all()
             thread = self._thread
         done = self._drain_retrying(deadline)
@@ -328,14 +327,14 @@ class BufferedAudit:
         try:
             while True:
                 with self._cond:
-                    while not self._stopping:
+                    while not self._closed:
                         now = time.monotonic()
                         write_at = self._write_due_at(now)
                         due = min(write_at, self._next_adopt)
                         if due <= now:
                             break
                         self._cond.wait(None if due == math.inf else due - now)
-                    if self._stopping:
+                    if self._closed:
                         return
                 try:
                     if now >= self._next_adopt:
@@ -371,11 +370,15 @@ class BufferedAudit:
         while True:
             if self._drain(deadline, force=True):
                 return True
-            delay = self.retry_delays[min(attempt, len(self.retry_delays) - 1)]
+            delay = self._retry_delay(attempt)
             attempt += 1
             if deadline is not None and time.monotonic() + delay >= deadline:
                 return False
             time.sleep(delay)
+
+    def _retry_delay(self, attempt: int) -> float:
+        """Seconds before the retry that follows failed attempt ``attempt`` (0-based); the last delay repeats."""
+        return self.retry_delays[min(attempt, len(self.retry_delays) - 1)]
 
     def _drain(self, deadline: float | None, *, force: bool) -> bool:
         """Seal what is spooled and write the sealed segments, oldest first, one writer at a time.
@@ -457,7 +460,7 @@ class BufferedAudit:
             first = self._failing is None
             self._failing = type(exc).__name__
             self._last_failure_at = now
-            delay = self.retry_delays[min(self._failures, len(self.retry_delays) - 1)]
+            delay = self._retry_delay(self._failures)
             self._failures += 1
             self._retry_at = now + delay
             for segment in self.spool.sealed:  # a backlog survives a power cut too

@@ -47,7 +47,6 @@ class Segment:
     synced: bool = False
     #: time.monotonic() of the first line (None while empty).
     first_at: float | None = None
-    adopted: bool = False
     #: Card uuids of the lines of this segment indexed for pending-card lookups (own segments only,
     #: and only while the index has room: see ``audit_buffer.PENDING_INDEX_MAX``).
     card_uuids: list[str] = field(default_factory=list)
@@ -146,10 +145,6 @@ class Spool:
                 os.close(segment.fd)
         self.current, self.sealed = None, []
 
-    def forget_inherited(self) -> None:
-        """In a forked child: close the parent's descriptors (its locks stay the parent's)."""
-        self.release()
-
     # -- orphans --
 
     def adopt_orphans(self) -> list[Segment]:
@@ -177,7 +172,7 @@ class Spool:
             if stat.st_nlink == 0:  # its owner deleted it between our listing and our lock
                 os.close(fd)
                 continue
-            segment = Segment(path, fd, size=stat.st_size, synced=True, adopted=True)
+            segment = Segment(path, fd, size=stat.st_size, synced=True)
             segment.calls = len(self.lines(segment)[0])
             self.sealed.append(segment)
             if segment.size == 0:  # created, never written

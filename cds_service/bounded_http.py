@@ -28,7 +28,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +59,7 @@ class ExchangeError(Exception):
 class Answer:
     status: int
     headers: Mapping[str, str]
-    #: The body, read in full; ``b""`` when the status was one the caller did not want the body of.
+    #: The body, read in full for a 200; ``b""`` for any other status (not read).
     body: bytes
 
 
@@ -180,12 +180,11 @@ def bounded_get(
     timeout_s: float,
     max_bytes: int,
     pool_size: int = 16,
-    wants_body: Callable[[int], bool] = lambda status: status == 200,
 ) -> Answer:
     """GET ``url``; everything (connect, headers, body) done by ``deadline``, each receive within ``timeout_s``.
 
-    The body is read (up to ``max_bytes``) only when ``wants_body(status)``; otherwise the connection is
-    closed unread. A connection whose answer was read to the end goes back to the pool.
+    The body is read (up to ``max_bytes``) only for a 200; otherwise the connection is closed unread.
+    A connection whose answer was read to the end goes back to the pool.
     """
     remaining = deadline.remaining()
     if remaining <= 0.0:
@@ -201,10 +200,11 @@ def bounded_get(
             )
         except urllib3.exceptions.NewConnectionError:  # also a ConnectTimeoutError, for history
             raise ExchangeError("connection failed (NewConnectionError)") from None
+        wanted = response.status == 200
         reusable = False
         try:
-            body = _read_limited(response, max_bytes, deadline) if wants_body(response.status) else b""
-            reusable = wants_body(response.status)
+            body = _read_limited(response, max_bytes, deadline) if wanted else b""
+            reusable = wanted
         finally:
             if reusable:  # read to the end: the connection goes back to the pool
                 response.release_conn()

@@ -179,9 +179,7 @@ class KeyStore:
         with entry.lock:
             now = self.clock()
             stale = entry.fetched_at is None or now - entry.fetched_at >= self.cache_s
-            if stale and self._may_fetch(entry, now):
-                self._refresh(entry, url, now)
-            elif kid not in entry.keys and self._may_fetch(entry, now):  # one fetch per lookup at most
+            if (stale or kid not in entry.keys) and self._may_fetch(entry, now):  # one fetch at most
                 self._refresh(entry, url, now)
             return entry.keys.get(kid)
 

@@ -252,7 +252,7 @@ class PrometheusMetrics:
         whether its last write reached the database (``check_ok{check="audit"}``)."""
         self.audit_pending.set(calls)
         self.audit_spool_bytes.set(size)
-        self.check_ok.labels("audit").set(1 if ok else 0)
+        self.observe_check("audit", ok)
 
     def exposition(self) -> tuple[bytes, str]:
         if self._multiproc_dir:

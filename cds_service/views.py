@@ -68,7 +68,7 @@ def discovery() -> Response:
 @bp.post("/cds-services/<service_id>", strict_slashes=False)
 def call_service(service_id: str) -> Response:
     state = _state()
-    auth = state.authenticator.authenticate(request, _audience(_as_called(f"/cds-services/{service_id}")))
+    auth = state.authenticator.authenticate(request, state.audience_base + _as_called(f"/cds-services/{service_id}"))
     g.service = service_id if service_id in state.registry.ids() else "unknown"
     body = read_json_body()
     started = time.perf_counter()
