@@ -41,8 +41,7 @@ class MarkdownWriter(Writer):
 
     def policy(self, key: str) -> str:
         setting = self.catalog.setting(key)
-        value = f"**{self.text(setting.value)}**"
-        return f"{value} *(policy; default {self.text(setting.default)})*" if setting.changed else f"{value} *(policy)*"
+        return _marked(f"**{self.text(setting.value)}**", self.text(setting.default) if setting.changed else None)
 
     def paragraph(self, inner: str) -> str:
         return inner
@@ -54,6 +53,11 @@ class MarkdownWriter(Writer):
             if item.children:
                 lines.append(self.bullets(item.children, depth + 1))
         return "\n".join(lines)
+
+
+def _marked(value: str, default: str | None) -> str:
+    """A site-policy value tagged as such; with ``default``, changed and its default given."""
+    return f"{value} *(policy)*" if default is None else f"{value} *(policy; default {default})*"
 
 
 def render_markdown(catalog: Catalog) -> str:
@@ -123,8 +127,7 @@ def _cell(cell: Cell, writer: MarkdownWriter) -> str:
     text = writer.inline(cell.text)
     if not cell.policy:
         return text
-    default = writer.inline(cell.default) if cell.default is not None else None
-    return f"{text} {'*(policy)*' if default is None else f'*(policy; default {default})*'}"
+    return _marked(text, writer.inline(cell.default) if cell.default is not None else None)
 
 
 def inline(text: str, catalog: Catalog) -> str:
