@@ -154,8 +154,7 @@ def _entry(entry: Entry, writer: HtmlWriter) -> list[str]:
     out = [f'<section class="entry" id="{escape(entry.id)}">', f"<h3>{escape(entry.title)}</h3>"]
     out += writer.blocks(entry.text)
     if entry.sources:
-        cited = "; ".join(f'<a href="{escape(c.url)}">{escape(c.label)}</a>' if c.url else escape(c.label)
-                          for c in entry.sources)
+        cited = "; ".join(writer.citation(c.label, c.url) for c in entry.sources)
         out.append(f'<p class="sources">Sources: {cited}</p>')
     out.append("</section>")
     return out

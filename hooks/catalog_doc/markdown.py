@@ -103,8 +103,7 @@ def _entry(entry: Entry, writer: MarkdownWriter) -> list[str]:
     out = [f"### {writer.text(entry.title)}", ""]
     out += _blocks(entry.text, writer)
     if entry.sources:
-        cited = "; ".join(f"[{writer.text(c.label)}]({c.url})" if c.url else writer.text(c.label)
-                          for c in entry.sources)
+        cited = "; ".join(writer.citation(c.label, c.url) for c in entry.sources)
         out += [f"*Sources:* {cited}", ""]
     return out
 

@@ -221,6 +221,10 @@ class Writer(ABC):
         return [self.bullets(b.items) if isinstance(b, BulletList) else self.paragraph(self.inline(b.text))
                 for b in parse_blocks(text)]
 
+    def citation(self, label: str, url: str | None) -> str:
+        """A source's label as text, linked to its address when it has one."""
+        return self.link(self.text(label), url) if url else self.text(label)
+
     def _join(self, nodes: tuple[Inline, ...]) -> str:
         return "".join(self._node(n) for n in nodes)
 
