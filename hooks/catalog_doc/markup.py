@@ -61,6 +61,11 @@ def code(value: str) -> str:
     return f"`{value}`" if "`" not in value else plain(value)
 
 
+def linked(label: str, url: str | None) -> str:
+    """``label`` as literal text in the markup, a link to ``url`` when there is one."""
+    return f"[{plain(label)}]({url})" if url else plain(label)
+
+
 def policy_keys(text: str) -> list[str]:
     """Every ``{policy:<key>}`` in ``text`` (escaped braces excluded)."""
     return [n.key for n in _walk(parse_inline(text)) if isinstance(n, PolicyRef)]
