@@ -67,7 +67,7 @@ def regimen_table(policy: Policy, sources: Sources, regimen_rows: Sequence[Regim
             usual,
             plain(regimen.hard_text),
             _other_limits(regimen, sources, slug(title)),
-            sources.cite_all(_distinct((regimen.usual_source, regimen.hard_source)), slug(title)),
+            sources.cite_all(dict.fromkeys((regimen.usual_source, regimen.hard_source)), slug(title)),
             anchor=f"regimen-{regimen.id}"))
     return table(title, ("Regimen", "Route, basis", "Usual range (info outside)",
                          "Hard limits (warning outside)", "Other limits", "Sources"), rows, note)
@@ -98,14 +98,6 @@ def _other_limits(row: Regimen, sources: Sources, where: str) -> str:
     if rest != NONE:
         parts.append(rest)
     return "; ".join(parts) if parts else NONE
-
-
-def _distinct(citations: Iterable[Citation]) -> list[Citation]:
-    seen: list[Citation] = []
-    for citation in citations:
-        if citation not in seen:
-            seen.append(citation)
-    return seen
 
 
 # Thresholds ---------------------------------------------------------------------------------------
