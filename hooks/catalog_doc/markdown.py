@@ -70,7 +70,7 @@ def render_markdown(catalog: Catalog) -> str:
     out += [f"- [{writer.text(s.title)}](#{s.id})" for s in catalog.sections]
     out.append("")
     for section in catalog.sections:
-        out += _section(section, catalog, writer)
+        out += _section(section, writer)
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -86,7 +86,7 @@ def _blocks(text: str, writer: MarkdownWriter) -> list[str]:
     return [line for block in writer.blocks(text) for line in (block, "")]
 
 
-def _section(section: Section, catalog: Catalog, writer: MarkdownWriter) -> list[str]:
+def _section(section: Section, writer: MarkdownWriter) -> list[str]:
     out = [f"## {writer.text(section.title)}", ""]
     for block in section.blocks:
         if isinstance(block, Prose):
@@ -95,7 +95,7 @@ def _section(section: Section, catalog: Catalog, writer: MarkdownWriter) -> list
             for entry in block.entries:
                 out += _entry(entry, writer)
         else:
-            out += _table(block, catalog, heading=block.title != section.title)
+            out += _table(block, writer, heading=block.title != section.title)
     return out
 
 
@@ -108,11 +108,11 @@ def _entry(entry: Entry, writer: MarkdownWriter) -> list[str]:
     return out
 
 
-def _table(table: Table, catalog: Catalog, *, heading: bool) -> list[str]:
-    cells = MarkdownWriter(catalog, in_table=True)
+def _table(table: Table, writer: MarkdownWriter, *, heading: bool) -> list[str]:
+    cells = MarkdownWriter(writer.catalog, in_table=True)
     out = [f"### {cells.text(table.title)}", ""] if heading else []
     if table.note:
-        out += [MarkdownWriter(catalog).inline(table.note), ""]
+        out += [writer.inline(table.note), ""]
     if not table.rows:
         return [*out, "(none)", ""]
     out.append("| " + " | ".join(cells.text(c) for c in table.columns) + " |")
