@@ -26,15 +26,13 @@ from .knowledge_tables import (
     other_knowledge,
     product_table,
     regimen_table,
-    row,
     sc_limit_table,
-    table,
     threshold_table,
     vaccine_contraindication_table,
     vaccine_interval_table,
 )
 from .markup import code, linked, plain, policy_keys, slug
-from .model import Block, Catalog, Entries, Prose, Section, Table
+from .model import Block, Catalog, Entries, Prose, Section, Table, row, table
 from .policy_table import policy_settings, policy_table
 from .rule_tables import order_rules, patient_view_rules
 from .values import Sources

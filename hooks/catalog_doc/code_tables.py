@@ -17,9 +17,8 @@ from fhir_mappings.model import Measure
 from fhir_mappings.valuesets import Match, Member, Tag, ValueSet
 
 from .comments import attribute_comments, rst_to_markup
-from .knowledge_tables import row, table
 from .markup import code, plain, slug
-from .model import Row, Table
+from .model import Row, Table, row, table
 from .values import NONE, Sources, number, remaining_fields
 
 SYSTEM_NAMES = {ICD10CM: "ICD-10-CM", ICD10: "ICD-10", SNOMED: "SNOMED CT", LOINC: "LOINC", RXNORM: "RxNorm",
