@@ -8,6 +8,7 @@ entry point (``gunicorn 'hooks.app:wsgi()'``) reading ``$IGCDS_CONFIG``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -55,14 +56,7 @@ def render_catalog(config: Config, fmt: str) -> str:
 def catalog_page(config: Config) -> Callable[[], str]:
     """``GET /rules`` as HTML: built on the first request (the configuration never changes in a
     running worker), then served from memory."""
-    page: list[str] = []
-
-    def html() -> str:
-        if not page:
-            page.append(render_catalog(config, "html"))
-        return page[0]
-
-    return html
+    return functools.cache(functools.partial(render_catalog, config, "html"))
 
 
 def _with_companion(config: Config) -> tuple[Config, list[Any], dict[str, Any], dict[str, Any], list[Any]]:

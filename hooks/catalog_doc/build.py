@@ -26,15 +26,13 @@ from .knowledge_tables import (
     other_knowledge,
     product_table,
     regimen_table,
-    row,
     sc_limit_table,
-    table,
     threshold_table,
     vaccine_contraindication_table,
     vaccine_interval_table,
 )
-from .markup import code, plain, policy_keys, slug
-from .model import Block, Catalog, Entries, Prose, Section, Table
+from .markup import code, linked, plain, policy_keys, slug
+from .model import Block, Catalog, Entries, Prose, Section, Table, row, table
 from .policy_table import policy_settings, policy_table
 from .rule_tables import order_rules, patient_view_rules
 from .values import Sources
@@ -103,9 +101,8 @@ def _anchor_titles(sections: list[Section]) -> dict[str, str]:
 def _bibliography(sources: Sources, titles: dict[str, str]) -> Table:
     rows = []
     for (label, url), places in sorted(sources.used.items(), key=lambda item: item[0][0].lower()):
-        source = f"[{plain(label)}]({url})" if url else plain(label)
-        cited_in = ", ".join(f"[{plain(titles.get(place, place))}](#{place})" for place in places)
-        rows.append(row(source, cited_in))
+        cited_in = ", ".join(linked(titles.get(place, place), f"#{place}") for place in places)
+        rows.append(row(linked(label, url), cited_in))
     return table("Sources cited", ("Source", "Cited in"), rows)
 
 

@@ -17,9 +17,8 @@ from fhir_mappings.model import Measure
 from fhir_mappings.valuesets import Match, Member, Tag, ValueSet
 
 from .comments import attribute_comments, rst_to_markup
-from .knowledge_tables import row, table
 from .markup import code, plain, slug
-from .model import Row, Table
+from .model import Row, Table, row, table
 from .values import NONE, Sources, number, remaining_fields
 
 SYSTEM_NAMES = {ICD10CM: "ICD-10-CM", ICD10: "ICD-10", SNOMED: "SNOMED CT", LOINC: "LOINC", RXNORM: "RxNorm",
@@ -39,12 +38,17 @@ def member_code(member: Member) -> str:
     return member.code
 
 
-def _codes_by_system(members: Iterable[Member]) -> str:
+def _by_system(codes: Iterable[tuple[str, str]]) -> str:
+    """``(system, code markup)`` pairs as ``ICD-10-CM: a, b; SNOMED CT: c``, systems in first-seen order."""
     grouped: dict[str, list[str]] = {}
-    for member in members:
-        mark = "" if member.verified else " (unverified, not matched)"
-        grouped.setdefault(system_name(member.system), []).append(code(member_code(member)) + mark)
+    for system, shown in codes:
+        grouped.setdefault(system_name(system), []).append(shown)
     return "; ".join(f"{system}: {', '.join(found)}" for system, found in grouped.items()) or NONE
+
+
+def _codes_by_system(members: Iterable[Member]) -> str:
+    return _by_system((m.system, code(member_code(m)) + ("" if m.verified else " (unverified, not matched)"))
+                      for m in members)
 
 
 def condition_set_table(sources: Sources) -> Table:
@@ -89,12 +93,9 @@ def medication_class_table(sources: Sources) -> Table:
     rows = []
     for drug_set in drugs.DRUG_SETS:
         codes = sorted(drug_set.codes, key=lambda c: (system_name(c[0]), c[1].zfill(12)))
-        grouped: dict[str, list[str]] = {}
-        for system, value in codes:
-            grouped.setdefault(system_name(system), []).append(code(value))
         rows.append(row(
             code(drug_set.med_class.value),
-            "; ".join(f"{system}: {', '.join(found)}" for system, found in grouped.items()) or NONE,
+            _by_system((system, code(value)) for system, value in codes),
             code(drug_set.pattern) if drug_set.pattern else NONE,
             code(drug_set.needs_vaccine_context) if drug_set.needs_vaccine_context else NONE,
             sources.cite_text(drug_set.source, slug(title)),

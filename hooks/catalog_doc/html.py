@@ -38,11 +38,8 @@ class HtmlWriter(Writer):
 
     def policy(self, key: str) -> str:
         setting = self.catalog.setting(key)
-        title = escape(f"site policy [policy] {setting.key}")
-        if setting.changed:
-            return (f'<mark class="policy changed" title="{title}">{escape(setting.value)}</mark> '
-                    f'<span class="policy-tag">(default {escape(setting.default)})</span>')
-        return f'<mark class="policy" title="{title}">{escape(setting.value)}</mark>'
+        return _marked(escape(setting.value), escape(setting.default) if setting.changed else None,
+                       title=escape(f"site policy [policy] {setting.key}"))
 
     def paragraph(self, inner: str) -> str:
         return f"<p>{inner}</p>"
@@ -51,6 +48,14 @@ class HtmlWriter(Writer):
         inner = "".join(
             f"<li>{self.inline(i.text)}{self.bullets(i.children) if i.children else ''}</li>" for i in items)
         return f"<ul>{inner}</ul>"
+
+
+def _marked(value: str, default: str | None, *, title: str = "") -> str:
+    """A site-policy value (HTML) highlighted; with ``default`` (HTML), marked changed and its default beside it."""
+    attrs = f' title="{title}"' if title else ""
+    if default is None:
+        return f'<mark class="policy"{attrs}>{value}</mark>'
+    return f'<mark class="policy changed"{attrs}>{value}</mark> <span class="policy-tag">(default {default})</span>'
 
 
 STYLE = """
@@ -125,9 +130,8 @@ def _status(catalog: Catalog) -> str:
     if not changed:
         summary = "<p><strong>Site policy in effect:</strong> the defaults.</p>"
     else:
-        items = "".join(
-            f'<li><code>{escape(s.key)}</code> = <mark class="policy changed">{escape(s.value)}</mark> '
-            f'<span class="policy-tag">(default {escape(s.default)})</span></li>' for s in changed)
+        items = "".join(f"<li><code>{escape(s.key)}</code> = {_marked(escape(s.value), escape(s.default))}</li>"
+                        for s in changed)
         summary = (f"<p><strong>Site policy in effect:</strong> {len(changed)} value(s) changed by this site's "
                    f"configuration:</p><ul>{items}</ul>")
     return f'<div class="status" id="policy-in-effect">{summary}{legend}</div>'
@@ -150,8 +154,7 @@ def _entry(entry: Entry, writer: HtmlWriter) -> list[str]:
     out = [f'<section class="entry" id="{escape(entry.id)}">', f"<h3>{escape(entry.title)}</h3>"]
     out += writer.blocks(entry.text)
     if entry.sources:
-        cited = "; ".join(f'<a href="{escape(c.url)}">{escape(c.label)}</a>' if c.url else escape(c.label)
-                          for c in entry.sources)
+        cited = "; ".join(writer.citation(c.label, c.url) for c in entry.sources)
         out.append(f'<p class="sources">Sources: {cited}</p>')
     out.append("</section>")
     return out
@@ -176,7 +179,4 @@ def _cell(cell: Cell, writer: HtmlWriter) -> str:
     text = writer.inline(cell.text)
     if not cell.policy:
         return text
-    if cell.default is None:
-        return f'<mark class="policy">{text}</mark>'
-    return (f'<mark class="policy changed">{text}</mark> '
-            f'<span class="policy-tag">(default {writer.inline(cell.default)})</span>')
+    return _marked(text, writer.inline(cell.default) if cell.default is not None else None)

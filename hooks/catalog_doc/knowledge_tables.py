@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pkgutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
@@ -23,20 +23,11 @@ from ..knowledge.thresholds import Threshold
 from ..policy import Policy
 from .comments import assignment_order, attribute_comments, rst_to_markup
 from .markup import code, plain, slug
-from .model import Cell, Row, Table
+from .model import Cell, Row, Table, row, table
 from .values import NONE, Sources, describe, number, range_text, remaining_fields, words
 
 #: Modules of ``hooks/knowledge`` that hold the catalog's prose, rendered as sections of their own.
 NARRATIVE_MODULES = frozenset({"narrative", "terms", "resolved_details", "rule_text", "policy_notes"})
-
-
-def table(title: str, columns: Sequence[str], rows: Iterable[Row], note: str = "") -> Table:
-    return Table(slug(title), title, tuple(columns), tuple(rows), note)
-
-
-def row(*cells: str | Cell, anchor: str | None = None) -> Row:
-    """A table row of markup texts (or ready cells, for site-policy values)."""
-    return Row(tuple(c if isinstance(c, Cell) else Cell(c) for c in cells), anchor)
 
 
 # Regimens -----------------------------------------------------------------------------------------
@@ -67,7 +58,7 @@ def regimen_table(policy: Policy, sources: Sources, regimen_rows: Sequence[Regim
             usual,
             plain(regimen.hard_text),
             _other_limits(regimen, sources, slug(title)),
-            sources.cite_all(_distinct((regimen.usual_source, regimen.hard_source)), slug(title)),
+            sources.cite_all(dict.fromkeys((regimen.usual_source, regimen.hard_source)), slug(title)),
             anchor=f"regimen-{regimen.id}"))
     return table(title, ("Regimen", "Route, basis", "Usual range (info outside)",
                          "Hard limits (warning outside)", "Other limits", "Sources"), rows, note)
@@ -98,14 +89,6 @@ def _other_limits(row: Regimen, sources: Sources, where: str) -> str:
     if rest != NONE:
         parts.append(rest)
     return "; ".join(parts) if parts else NONE
-
-
-def _distinct(citations: Iterable[Citation]) -> list[Citation]:
-    seen: list[Citation] = []
-    for citation in citations:
-        if citation not in seen:
-            seen.append(citation)
-    return seen
 
 
 # Thresholds ---------------------------------------------------------------------------------------

@@ -41,8 +41,7 @@ class MarkdownWriter(Writer):
 
     def policy(self, key: str) -> str:
         setting = self.catalog.setting(key)
-        value = f"**{self.text(setting.value)}**"
-        return f"{value} *(policy; default {self.text(setting.default)})*" if setting.changed else f"{value} *(policy)*"
+        return _marked(f"**{self.text(setting.value)}**", self.text(setting.default) if setting.changed else None)
 
     def paragraph(self, inner: str) -> str:
         return inner
@@ -56,6 +55,11 @@ class MarkdownWriter(Writer):
         return "\n".join(lines)
 
 
+def _marked(value: str, default: str | None) -> str:
+    """A site-policy value tagged as such; with ``default``, changed and its default given."""
+    return f"{value} *(policy)*" if default is None else f"{value} *(policy; default {default})*"
+
+
 def render_markdown(catalog: Catalog) -> str:
     writer = MarkdownWriter(catalog)
     out = [f"# {writer.text(catalog.title)}", ""]
@@ -66,7 +70,7 @@ def render_markdown(catalog: Catalog) -> str:
     out += [f"- [{writer.text(s.title)}](#{s.id})" for s in catalog.sections]
     out.append("")
     for section in catalog.sections:
-        out += _section(section, catalog, writer)
+        out += _section(section, writer)
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -82,7 +86,7 @@ def _blocks(text: str, writer: MarkdownWriter) -> list[str]:
     return [line for block in writer.blocks(text) for line in (block, "")]
 
 
-def _section(section: Section, catalog: Catalog, writer: MarkdownWriter) -> list[str]:
+def _section(section: Section, writer: MarkdownWriter) -> list[str]:
     out = [f"## {writer.text(section.title)}", ""]
     for block in section.blocks:
         if isinstance(block, Prose):
@@ -91,7 +95,7 @@ def _section(section: Section, catalog: Catalog, writer: MarkdownWriter) -> list
             for entry in block.entries:
                 out += _entry(entry, writer)
         else:
-            out += _table(block, catalog, heading=block.title != section.title)
+            out += _table(block, writer, heading=block.title != section.title)
     return out
 
 
@@ -99,17 +103,16 @@ def _entry(entry: Entry, writer: MarkdownWriter) -> list[str]:
     out = [f"### {writer.text(entry.title)}", ""]
     out += _blocks(entry.text, writer)
     if entry.sources:
-        cited = "; ".join(f"[{writer.text(c.label)}]({c.url})" if c.url else writer.text(c.label)
-                          for c in entry.sources)
+        cited = "; ".join(writer.citation(c.label, c.url) for c in entry.sources)
         out += [f"*Sources:* {cited}", ""]
     return out
 
 
-def _table(table: Table, catalog: Catalog, *, heading: bool) -> list[str]:
-    cells = MarkdownWriter(catalog, in_table=True)
+def _table(table: Table, writer: MarkdownWriter, *, heading: bool) -> list[str]:
+    cells = MarkdownWriter(writer.catalog, in_table=True)
     out = [f"### {cells.text(table.title)}", ""] if heading else []
     if table.note:
-        out += [MarkdownWriter(catalog).inline(table.note), ""]
+        out += [writer.inline(table.note), ""]
     if not table.rows:
         return [*out, "(none)", ""]
     out.append("| " + " | ".join(cells.text(c) for c in table.columns) + " |")
@@ -123,8 +126,7 @@ def _cell(cell: Cell, writer: MarkdownWriter) -> str:
     text = writer.inline(cell.text)
     if not cell.policy:
         return text
-    default = writer.inline(cell.default) if cell.default is not None else None
-    return f"{text} {'*(policy)*' if default is None else f'*(policy; default {default})*'}"
+    return _marked(text, writer.inline(cell.default) if cell.default is not None else None)
 
 
 def inline(text: str, catalog: Catalog) -> str:

@@ -61,6 +61,11 @@ def code(value: str) -> str:
     return f"`{value}`" if "`" not in value else plain(value)
 
 
+def linked(label: str, url: str | None) -> str:
+    """``label`` as literal text in the markup, a link to ``url`` when there is one."""
+    return f"[{plain(label)}]({url})" if url else plain(label)
+
+
 def policy_keys(text: str) -> list[str]:
     """Every ``{policy:<key>}`` in ``text`` (escaped braces excluded)."""
     return [n.key for n in _walk(parse_inline(text)) if isinstance(n, PolicyRef)]
@@ -220,6 +225,10 @@ class Writer(ABC):
     def blocks(self, text: str) -> list[str]:
         return [self.bullets(b.items) if isinstance(b, BulletList) else self.paragraph(self.inline(b.text))
                 for b in parse_blocks(text)]
+
+    def citation(self, label: str, url: str | None) -> str:
+        """A source's label as text, linked to its address when it has one."""
+        return self.link(self.text(label), url) if url else self.text(label)
 
     def _join(self, nodes: tuple[Inline, ...]) -> str:
         return "".join(self._node(n) for n in nodes)

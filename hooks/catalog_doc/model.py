@@ -6,9 +6,11 @@ on it, escape everything else, and resolve ``{policy:<key>}`` through :attr:`Cat
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..knowledge.narrative import Entry
+from .markup import slug
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,16 @@ class Table:
     rows: tuple[Row, ...]
     #: Markup shown before the table (what it is, where it comes from).
     note: str = ""
+
+
+def table(title: str, columns: Sequence[str], rows: Iterable[Row], note: str = "") -> Table:
+    """A table anchored at its title's slug."""
+    return Table(slug(title), title, tuple(columns), tuple(rows), note)
+
+
+def row(*cells: str | Cell, anchor: str | None = None) -> Row:
+    """A table row of markup texts (or ready cells, for site-policy values)."""
+    return Row(tuple(c if isinstance(c, Cell) else Cell(c) for c in cells), anchor)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,8 @@ from typing import Any
 from ..knowledge.policy_notes import POLICY_NOTES
 from ..policy import Policy
 from .comments import attribute_comments, rst_to_markup
-from .knowledge_tables import row
 from .markup import code, plain
-from .model import Cell, PolicySetting, Table
+from .model import Cell, PolicySetting, Table, row
 from .values import NONE, Sources, number
 
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 from ..catalog import CATALOG, PATIENT_VIEW, RuleSpec
 from ..knowledge.narrative import RuleText
 from ..knowledge.rule_text import RULE_TEXT
-from .knowledge_tables import row
 from .markup import code, plain, slug
-from .model import Table
+from .model import Table, row
 from .values import Sources
 
 COLUMNS = ("Rule", "Card", "Services", "Trigger", "Content / suggestion", "Source")

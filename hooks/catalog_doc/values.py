@@ -17,7 +17,7 @@ from typing import Any
 from ..catalog import Citation
 from ..knowledge.regimens import Range
 from ..text import num
-from .markup import plain
+from .markup import linked, plain
 
 NONE = "—"
 
@@ -32,8 +32,7 @@ class Sources:
         places = self.used.setdefault((citation.label, citation.url), [])
         if where not in places:
             places.append(where)
-        label = plain(citation.label)
-        return f"[{label}]({citation.url})" if citation.url else label
+        return linked(citation.label, citation.url)
 
     def cite_all(self, citations: Iterable[Citation], where: str) -> str:
         return "; ".join(self.cite(c, where) for c in citations)
