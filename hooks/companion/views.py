@@ -101,6 +101,10 @@ def companion_blueprint(config: Config) -> Blueprint:
         response.headers["Location"] = target
         return response
 
+    def to_view(context: Mapping[str, Any]) -> Response:
+        """A 302 to the view the launch's appContext names (the trend unless it names the dose plan)."""
+        return redirect(url_for(".dose_plan" if context.get("view", TREND) == DOSE_PLAN else ".trend"))
+
     def page(template: str, status: int = 200, **values: Any) -> Response:
         return make_response(render_template(f"companion/{template}", text=text, **values), status)
 
@@ -127,8 +131,7 @@ def companion_blueprint(config: Config) -> Blueprint:
             session = active_session()
         except NotSignedIn:
             return page("home.html", servers=sorted(settings.allowed_servers), settings=settings)
-        view = session.get("app_context", {}).get("view", TREND)
-        return redirect(url_for(".dose_plan" if view == DOSE_PLAN else ".trend"))
+        return to_view(session.get("app_context", {}))
 
     @bp.get("/launch")
     def launch() -> Response:
@@ -183,8 +186,7 @@ def companion_blueprint(config: Config) -> Blueprint:
         session = {"stage": "active", "iss": pending["iss"], "access_token": token["access_token"],
                    "patient": patient, "app_context": context, "scope": str(token.get("scope", ""))}
         cookie = sessions.create(session, lifetime)
-        view = context.get("view", TREND)
-        response = redirect(url_for(".dose_plan" if view == DOSE_PLAN else ".trend"))
+        response = to_view(context)
         set_cookie(response, cookie, lifetime)
         return response
 
