@@ -13,7 +13,7 @@ import hmac
 import logging
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -228,9 +228,5 @@ def companion_blueprint(config: Config) -> Blueprint:
     @bp.app_template_filter("day")
     def _day(value: datetime | None) -> str:
         return text.day(value) if value is not None else "—"
-
-    @bp.app_template_global("now_utc")
-    def _now() -> datetime:
-        return datetime.now(UTC)
 
     return bp
