@@ -104,6 +104,12 @@ class Scale:
         return round(self.out_low + (v - self.low) / (self.high - self.low) * (self.out_high - self.out_low), 1)
 
 
+def _value_ticks(scale: Scale, low: float, high: float, step: float) -> tuple[Tick, ...]:
+    """A tick every ``step`` from ``low`` to ``high`` on a value axis, labelled in whole units."""
+    return tuple(Tick(scale(low + i * step), text.num(low + i * step, 0))
+                 for i in range(int(round((high - low) / step)) + 1))
+
+
 def _path(points: list[tuple[float, float]]) -> str:
     return " ".join(f"{'M' if i == 0 else 'L'}{x},{y}" for i, (x, y) in enumerate(points))
 
@@ -114,8 +120,7 @@ def build_chart(trend: Trend) -> TrendChart:
     igg_step = nice_step(top_value, 5)
     igg_max = math.ceil(top_value / igg_step) * igg_step
     y = Scale(0, igg_max, IGG_BOTTOM, IGG_TOP)
-    igg_ticks = tuple(Tick(y(v * igg_step), text.num(v * igg_step, 0))
-                      for v in range(int(round(igg_max / igg_step)) + 1))
+    igg_ticks = _value_ticks(y, 0, igg_max, igg_step)
     points = []
     for value in trend.igg:
         kind = "trough" if value.trough else "other"
@@ -150,8 +155,7 @@ def build_chart(trend: Trend) -> TrendChart:
         step = nice_step(max(high - low, 4.0), 3)
         w_low, w_high = math.floor((low - 1) / step) * step, math.ceil((high + 1) / step) * step
         wy = Scale(w_low, w_high, WEIGHT_BOTTOM, WEIGHT_TOP)
-        weight_ticks = tuple(Tick(wy(w_low + i * step), text.num(w_low + i * step, 0))
-                             for i in range(int(round((w_high - w_low) / step)) + 1))
+        weight_ticks = _value_ticks(wy, w_low, w_high, step)
         weights = [Mark(x(w.when), wy(w.kg), f"{text.day(w.when)}: {text.kg(w.kg)}",
                         {"kg": f"{w.kg:.1f}", "date": text.day(w.when)}) for w in trend.weights]
     return TrendChart(

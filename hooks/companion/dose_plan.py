@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
 
 from fhir_mappings.model import MedicationFact, Route
 
 from ..derive.indications import Kind
-from ..derive.weights import AdjustedWeight, adjusted_weight
+from ..derive.weights import AdjustedWeight, DosingWeight, adjusted_weight
 from ..dosing import dose_context
 from ..dosing.card_text import interval_text
 from ..dosing.scig import site_limits
@@ -41,11 +40,18 @@ from .vials import VialCombination, vial_combination
 @dataclass(frozen=True, slots=True)
 class WeightBasis:
     assessment: AdjustedWeight
-    #: The weight the dose rules use (kg), its basis ("actual" / "adjusted"), and the policy.
-    dosing_kg: float | None
-    basis: str | None
-    measured: datetime | None
+    #: The weight the dose rules use (``dose_context``'s; None: no dosing weight), and the policy.
+    dosing: DosingWeight | None
     policy: str
+
+    @property
+    def dosing_kg(self) -> float | None:
+        return self.dosing.kg if self.dosing else None
+
+    @property
+    def basis(self) -> str | None:
+        """The kind of weight: "actual" or "adjusted"."""
+        return self.dosing.basis if self.dosing else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,15 +183,8 @@ def _sc(facts: Facts, order: MedicationFact, found: Product | None, grams: float
 
 def build_dose_plan(facts: Facts, order: MedicationFact) -> DosePlan:
     ctx = dose_context(facts, order)
-    assessment = adjusted_weight(facts)
-    weight = WeightBasis(
-        assessment,
-        ctx.weight.kg if ctx.weight else None,
-        ctx.weight.basis if ctx.weight else None,
-        ctx.weight.measured.when if ctx.weight else None,
-        facts.policy.dosing_weight,
-    )
-    weight_kg = ctx.weight.kg if ctx.weight else None
+    weight = WeightBasis(adjusted_weight(facts), ctx.weight, facts.policy.dosing_weight)
+    weight_kg = weight.dosing_kg
     grams = ctx.grams
     mg_per_kg = order.dose.mg_per_kg(weight_kg) if order.dose is not None else None
     interval_days = order.timing.interval_days if order.timing else None

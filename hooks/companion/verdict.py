@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cds_service import ActionType, Indicator
+from fhir_mappings.codings import first_dict
 from fhir_mappings.medications import read_dose
 from fhir_mappings.model import MedicationFact
 
@@ -89,12 +90,9 @@ class JudgedDose:
 
 
 def _first_dose_quantity(resource: Mapping[str, Any]) -> object:
-    """``dosageInstruction[0].doseAndRate[0].doseQuantity``: where ``update_dose`` writes the dose."""
-    dosages = resource.get("dosageInstruction")
-    first = dosages[0] if isinstance(dosages, list) and dosages else None
-    rates = first.get("doseAndRate") if isinstance(first, Mapping) else None
-    rate = rates[0] if isinstance(rates, list) and rates else None
-    return rate.get("doseQuantity") if isinstance(rate, Mapping) else None
+    """``dosageInstruction[0].doseAndRate[0].doseQuantity``: where ``update_dose`` writes the dose (walked with
+    the mapper's ``first_dict``, as it reads an order's dose)."""
+    return first_dict(first_dict(resource.get("dosageInstruction")).get("doseAndRate")).get("doseQuantity")
 
 
 def _suggested_doses(finding: Finding, order: MedicationFact) -> list[SuggestedDose]:

@@ -13,8 +13,7 @@ import hmac
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +21,7 @@ import orjson
 from flask import Blueprint, Response, make_response, render_template, request, url_for
 
 from cds_service import Config
+from cds_service.errors import ConfigError
 
 from .. import text
 from .chart import build_chart
@@ -46,14 +46,6 @@ log = logging.getLogger("igcds.companion")
 COOKIE = "igcds_app"
 _ERROR_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _REFERENCE = re.compile(r"^MedicationRequest/[A-Za-z0-9\-.]{1,64}$")
-
-
-@dataclass(frozen=True)
-class Companion:
-    config: Config
-    settings: AppSettings
-    sessions: Sessions
-    secure_cookie: bool
 
 
 def _app_context(value: object) -> dict[str, Any]:
@@ -81,26 +73,19 @@ def companion_blueprint(config: Config) -> Blueprint:
     settings: AppSettings = config.section("app").with_base_url(config.server.public_base_url)
     secure = settings.launch_url.startswith("https://")
     if settings.cookie_samesite == "None" and not secure:
-        from cds_service.errors import ConfigError
-
         raise ConfigError('app.cookie_samesite = "None" needs an https public_base_url (browsers require Secure)')
-    state = Companion(
-        config,
-        settings,
-        Sessions(build_session_store(settings.session_store, config.server.data_dir),
-                 session_key(settings.session_key, config.server.data_dir)),
-        secure,
-    )
+    sessions = Sessions(build_session_store(settings.session_store, config.server.data_dir),
+                        session_key(settings.session_key, config.server.data_dir))
     bp = Blueprint("companion", __name__, url_prefix="/app", template_folder="templates")
     cookie_path = urlsplit(settings.launch_url).path.rsplit("/", 1)[0] or "/"
 
     def set_cookie(response: Response, value: str, lifetime: int) -> None:
         """The session cookie outlives the session a little, so a late request is told it *expired*."""
         response.set_cookie(COOKIE, value, max_age=lifetime + KEEP_AFTER_EXPIRY_S, path=cookie_path, httponly=True,
-                            secure=state.secure_cookie, samesite=settings.cookie_samesite)
+                            secure=secure, samesite=settings.cookie_samesite)
 
     def active_session() -> dict[str, Any]:
-        session = state.sessions.read(request.cookies.get(COOKIE))
+        session = sessions.read(request.cookies.get(COOKIE))
         if session.get("stage") != "active":
             raise NotSignedIn("The sign-in with the EHR was not finished: open the app from the EHR again.")
         return session
@@ -115,6 +100,10 @@ def companion_blueprint(config: Config) -> Blueprint:
         response = make_response("", 302)
         response.headers["Location"] = target
         return response
+
+    def to_view(context: Mapping[str, Any]) -> Response:
+        """A 302 to the view the launch's appContext names (the trend unless it names the dose plan)."""
+        return redirect(url_for(".dose_plan" if context.get("view", TREND) == DOSE_PLAN else ".trend"))
 
     def page(template: str, status: int = 200, **values: Any) -> Response:
         return make_response(render_template(f"companion/{template}", text=text, **values), status)
@@ -142,8 +131,7 @@ def companion_blueprint(config: Config) -> Blueprint:
             session = active_session()
         except NotSignedIn:
             return page("home.html", servers=sorted(settings.allowed_servers), settings=settings)
-        view = session.get("app_context", {}).get("view", TREND)
-        return redirect(url_for(".dose_plan" if view == DOSE_PLAN else ".trend"))
+        return to_view(session.get("app_context", {}))
 
     @bp.get("/launch")
     def launch() -> Response:
@@ -158,8 +146,8 @@ def companion_blueprint(config: Config) -> Blueprint:
         secret_state, verifier = new_secret(), new_secret()
         pending = {"stage": "pending", "state": secret_state, "verifier": verifier, "iss": fhir_base,
                    "token_endpoint": endpoints.token_endpoint}
-        state.sessions.drop(request.cookies.get(COOKIE))
-        cookie = state.sessions.create(pending, settings.launch_timeout_s)
+        sessions.drop(request.cookies.get(COOKIE))
+        cookie = sessions.create(pending, settings.launch_timeout_s)
         target = authorization_url(settings, endpoints, iss=fhir_base, launch=launch_id, state=secret_state,
                                    code_verifier=verifier)
         response = redirect(target)
@@ -169,7 +157,7 @@ def companion_blueprint(config: Config) -> Blueprint:
     @bp.get("/callback")
     def callback() -> Response:
         try:
-            pending = state.sessions.take(request.cookies.get(COOKIE))
+            pending = sessions.take(request.cookies.get(COOKIE))
         except SessionExpired:
             raise StateMismatch("The sign-in took too long: open the app from the EHR again.") from None
         except NotSignedIn:
@@ -197,17 +185,16 @@ def companion_blueprint(config: Config) -> Blueprint:
             lifetime = min(lifetime, int(expires_in))
         session = {"stage": "active", "iss": pending["iss"], "access_token": token["access_token"],
                    "patient": patient, "app_context": context, "scope": str(token.get("scope", ""))}
-        cookie = state.sessions.create(session, lifetime)
-        view = context.get("view", TREND)
-        response = redirect(url_for(".dose_plan" if view == DOSE_PLAN else ".trend"))
+        cookie = sessions.create(session, lifetime)
+        response = to_view(context)
         set_cookie(response, cookie, lifetime)
         return response
 
     @bp.post("/sign-out")
     def sign_out() -> Response:
-        state.sessions.drop(request.cookies.get(COOKIE))
+        sessions.drop(request.cookies.get(COOKIE))
         response = page("signed_out.html")
-        response.delete_cookie(COOKIE, path=cookie_path, httponly=True, secure=state.secure_cookie,
+        response.delete_cookie(COOKIE, path=cookie_path, httponly=True, secure=secure,
                                samesite=settings.cookie_samesite)
         return response
 
@@ -241,9 +228,5 @@ def companion_blueprint(config: Config) -> Blueprint:
     @bp.app_template_filter("day")
     def _day(value: datetime | None) -> str:
         return text.day(value) if value is not None else "—"
-
-    @bp.app_template_global("now_utc")
-    def _now() -> datetime:
-        return datetime.now(UTC)
 
     return bp
