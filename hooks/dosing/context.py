@@ -66,22 +66,20 @@ class DoseContext:
         return "SCIG" if self.route is Route.SC else "IVIG"
 
     @property
+    def limits_apply(self) -> bool:
+        """Dose limits apply at all: not in HyQvia ramp-up, an IV-to-SC switch or an SCIG loading course
+        (an order without an indication is neither switching nor loading: only the ramp-up exempts it)."""
+        return not self.ramp_up and not (self.switching and self.route is Route.SC) and not self.loading
+
+    @property
     def dose_checkable(self) -> bool:
-        """Dose limits apply: weight, regimen and dose known; not in HyQvia ramp-up, an IV-to-SC switch or
-        an SCIG loading course."""
-        return (
-            self.weight is not None
-            and self.regimen is not None
-            and self.plan is not None
-            and not self.ramp_up
-            and not (self.switching and self.route is Route.SC)
-            and not self.loading
-        )
+        """Dose limits apply, and weight, regimen and dose are known."""
+        return self.weight is not None and self.regimen is not None and self.plan is not None and self.limits_apply
 
     @property
     def envelope_checkable(self) -> bool:
-        """No indication, but weight and dose known (and not in HyQvia ramp-up): judge the envelope."""
-        return self.envelope is not None and self.weight is not None and self.plan is not None and not self.ramp_up
+        """No indication, but weight and dose known and dose limits apply: judge the envelope."""
+        return self.envelope is not None and self.weight is not None and self.plan is not None and self.limits_apply
 
 
 def hyqvia_ramp_up(facts: Facts, order: MedicationFact) -> bool:
