@@ -45,14 +45,14 @@ def _why(order: MedicationFact) -> tuple[str, str]:
         return "the order states no dose", "the order states no dose (no `doseQuantity`)"
     millilitres = given.millilitres
     if millilitres is not None:
+        # Still in mL: no stated strength, and no single strength on file (derive.ml_doses read the rest).
         known = product(order.product)
         name = known.name if known else "this product"
-        if known is None:
-            reason = "the product is not recognised"
-        elif known.other_strengths or known.concentration_g_per_ml is None:
-            reason = f"{known.name} is sold in more than one strength, or its strength is not on file"
-        else:
-            reason = "its strength is not known"
+        reason = (
+            "the product is not recognised"
+            if known is None
+            else f"{known.name} is sold in more than one strength, or its strength is not on file"
+        )
         return (
             f"{text.num(millilitres)} mL of {name} with no stated strength",
             f"the dose is {text.num(millilitres)} mL of {name} and no strength is stated on the order; "
