@@ -61,27 +61,30 @@ class DoseContext:
 
     @property
     def drug(self) -> str:
-        if self.hyqvia:
-            return "HyQvia"
-        return "SCIG" if self.route is Route.SC else "IVIG"
+        return drug_name(self.order)
+
+    @property
+    def limits_apply(self) -> bool:
+        """Dose limits apply at all: not in HyQvia ramp-up, an IV-to-SC switch or an SCIG loading course
+        (an order without an indication is neither switching nor loading: only the ramp-up exempts it)."""
+        return not self.ramp_up and not (self.switching and self.route is Route.SC) and not self.loading
 
     @property
     def dose_checkable(self) -> bool:
-        """Dose limits apply: weight, regimen and dose known; not in HyQvia ramp-up, an IV-to-SC switch or
-        an SCIG loading course."""
-        return (
-            self.weight is not None
-            and self.regimen is not None
-            and self.plan is not None
-            and not self.ramp_up
-            and not (self.switching and self.route is Route.SC)
-            and not self.loading
-        )
+        """Dose limits apply, and weight, regimen and dose are known."""
+        return self.weight is not None and self.regimen is not None and self.plan is not None and self.limits_apply
 
     @property
     def envelope_checkable(self) -> bool:
-        """No indication, but weight and dose known (and not in HyQvia ramp-up): judge the envelope."""
-        return self.envelope is not None and self.weight is not None and self.plan is not None and not self.ramp_up
+        """No indication, but weight and dose known and dose limits apply: judge the envelope."""
+        return self.envelope is not None and self.weight is not None and self.plan is not None and self.limits_apply
+
+
+def drug_name(order: MedicationFact) -> str:
+    """How the dosing cards name the order: HyQvia, SCIG (any other SC) or IVIG."""
+    if order.product == "hyqvia":
+        return "HyQvia"
+    return "SCIG" if order_route(order) is Route.SC else "IVIG"
 
 
 def hyqvia_ramp_up(facts: Facts, order: MedicationFact) -> bool:
@@ -160,18 +163,18 @@ def dose_context(facts: Facts, order: MedicationFact) -> DoseContext:
     route = order_route(order)
     indication = order_indication(facts, order)
     weight = dosing_weight(facts)
-    hyqvia = order.product == "hyqvia"
+    sc_weekly = route is Route.SC and order.product != "hyqvia"
     regimen = None
     if indication is not None and indication.kind is not Kind.REGIMEN_LESS:
         regimen = regimen_for(
             indication.concept,
             replacement=indication.replacement,
-            sc_weekly=route is Route.SC and not hyqvia,
+            sc_weekly=sc_weekly,
             policy=facts.policy,
         )
     plan = plan_of(order, weight.kg) if weight is not None else None
     envelope = (
-        no_indication_envelope(sc_weekly=route is Route.SC and not hyqvia)
+        no_indication_envelope(sc_weekly=sc_weekly)
         if indication is None and indication_missing(facts, order)
         else None
     )

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from cds_service import Indicator, Suggestion
 
 from .. import text
-from ..catalog import Citation
 from ..derive.igrt import trough_iggs
 from ..derive.indications import Indication, ig_orders, recurrent_severe_infections
 from ..findings import Finding
@@ -51,8 +50,8 @@ def order_dose_out_of_range(facts: Facts) -> Iterator[Finding]:
 def _no_indication_finding(facts: Facts, ctx: DoseContext, v: Violation) -> Finding:
     """Outside the envelope of every regimen, no indication: the card, never a suggestion (docs/clinical-rules.md
     Resolved details "Ig order without an indication": without an indication there is no safe target)."""
-    envelope, plan, weight = ctx.envelope, ctx.plan, ctx.weight
-    assert envelope is not None and plan is not None and weight is not None
+    envelope, plan = ctx.envelope, ctx.plan
+    assert envelope is not None and plan is not None
     weekly = envelope.basis is Basis.WEEK
     unit = "mg/kg/week" if weekly else "mg/kg"
     grams = f" {text.grams(ctx.grams)}" if ctx.grams is not None else ""
@@ -206,12 +205,8 @@ def _out_of_range_finding(facts: Facts, ctx: DoseContext, found: list[Violation]
         "\n".join(lines),
         about=ctx.order.reference,
         suggestions=suggestions,
-        source=_source(regimen.hard_source),
+        source=regimen.hard_source,
     )
-
-
-def _source(c: Citation) -> Citation:
-    return c
 
 
 def _trough_target(facts: Facts, ind: Indication) -> float:

@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from cds_service import Indicator
-from fhir_mappings.model import Route
 
 from .. import text
-from ..derive.indications import ig_orders, order_indication, order_route
+from ..derive.indications import ig_orders, order_indication
 from ..findings import Finding
 from .card_text import citation_text, indication_line, interval_text
 from .context import dose_context
@@ -35,11 +34,10 @@ def order_interval_out_of_range(facts: Facts) -> Iterator[Finding]:
         ctx = dose_context(facts, order)
         if ctx.ramp_up or ctx.loading:  # an SCIG loading course is daily by design
             continue
-        sc_weekly = order_route(order) is Route.SC and order.product != "hyqvia"
         regimen = ctx.regimen
         if regimen is None or regimen.interval is None or regimen.interval.contains(interval):
             continue
-        drug = "HyQvia" if order.product == "hyqvia" else ("SCIG" if sc_weekly else "IVIG")
+        drug = ctx.drug
         summary = (
             f"{drug} {interval_text(interval)}: outside the expected {regimen.interval_text} "
             f"for {indication.label}"
@@ -49,7 +47,7 @@ def order_interval_out_of_range(facts: Facts) -> Iterator[Finding]:
                 f"**Ordered interval**: {interval_text(interval)}"
                 + ("" if "days" in interval_text(interval) else f" ({text.days(interval)})")
                 + ".",
-                f"**Expected** for {'SC' if sc_weekly else 'IV'} replacement"
+                f"**Expected** for {'SC' if ctx.sc_weekly else 'IV'} replacement"
                 f"{' (HyQvia is checked like IV replacement)' if drug == 'HyQvia' else ''}: "
                 f'{regimen.interval_text}; "monthly" counts as 30 days.',
                 indication_line(ctx),

@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from cds_service import Indicator
-from fhir_mappings.model import GivenDose, MedicationFact, Route
+from fhir_mappings.model import GivenDose, MedicationFact
 
 from .. import text
-from ..derive.indications import ig_orders, order_route
+from ..derive.indications import ig_orders
 from ..findings import Finding
 from ..knowledge.products import product
+from .context import drug_name
 
 if TYPE_CHECKING:
     from ..facts import Facts
@@ -30,12 +31,6 @@ _CHECKABLE = (
     "Medication (`ingredient.strength`, e.g. 100 mg per 1 mL) or in the product name (\"10%\"), or when "
     "the product is sold in one strength only."
 )
-
-
-def _drug(order: MedicationFact) -> str:
-    if order.product == "hyqvia":
-        return "HyQvia"
-    return "SCIG" if order_route(order) is Route.SC else "IVIG"
 
 
 def _unit_text(given: GivenDose) -> str:
@@ -50,14 +45,14 @@ def _why(order: MedicationFact) -> tuple[str, str]:
         return "the order states no dose", "the order states no dose (no `doseQuantity`)"
     millilitres = given.millilitres
     if millilitres is not None:
+        # Still in mL: no stated strength, and no single strength on file (derive.ml_doses read the rest).
         known = product(order.product)
         name = known.name if known else "this product"
-        if known is None:
-            reason = "the product is not recognised"
-        elif known.other_strengths or known.concentration_g_per_ml is None:
-            reason = f"{known.name} is sold in more than one strength, or its strength is not on file"
-        else:
-            reason = "its strength is not known"
+        reason = (
+            "the product is not recognised"
+            if known is None
+            else f"{known.name} is sold in more than one strength, or its strength is not on file"
+        )
         return (
             f"{text.num(millilitres)} mL of {name} with no stated strength",
             f"the dose is {text.num(millilitres)} mL of {name} and no strength is stated on the order; "
@@ -79,7 +74,7 @@ def order_dose_unchecked(facts: Facts) -> Iterator[Finding]:
     for order in ig_orders(facts):
         if order.dose is not None:
             continue
-        drug = _drug(order)
+        drug = drug_name(order)
         phrase, sentence = _why(order)
         detail = "\n".join(
             [

@@ -103,14 +103,7 @@ def order_dosing_weight(facts: Facts) -> Iterator[Finding]:
             safe = new_g > 0
             # Without an indication the envelope of every regimen is the only limit there is.
             limits = ctx.regimen or ctx.envelope
-            if (
-                safe
-                and limits is not None
-                and plan is not None
-                and not ctx.ramp_up
-                and not (ctx.switching and ctx.route is Route.SC)
-                and not ctx.loading
-            ):
+            if safe and limits is not None and plan is not None and ctx.limits_apply:
                 safe = not violations(limits, plan.with_dose(new_g * 1000 / adjusted))
             if safe:
                 suggestion = (

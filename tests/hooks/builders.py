@@ -320,6 +320,15 @@ def facts(
     return Facts(record=record, now=NOW, policy=policy or Policy(), hook=hook)
 
 
+#: CVID: the replacement indication most dosing vignettes use.
+CVID = condition("cvid")
+
+
+def cvid(*items: object, kg: float = 70, **kw: Any) -> Facts:
+    """Facts of a 45-year-old with CVID and a ``kg`` weight, plus ``items`` (``facts`` keywords pass through)."""
+    return facts(patient(age=45), weight(kg), CVID, *items, **kw)
+
+
 def run(rule: Any, f: Facts) -> list[Finding]:
     """Run one rule; also render every finding as a card (catches card-model errors). A rule's own
     summary must fit the CDS Hooks limit: render_card's cut is a safety net for client text, not a

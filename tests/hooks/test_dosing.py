@@ -17,23 +17,18 @@ from fhir_mappings.model import MedClass, Route, Timing
 from hooks import dosing
 from hooks.policy import Policy
 from tests.hooks.builders import (
+    CVID,
     condition,
+    cvid,
     facts,
     ig_active_order,
     ig_given,
     ig_order,
     one,
-    patient,
     run,
     suggested_grams,
     weight,
 )
-
-CVID = condition("cvid")
-
-
-def cvid(*items, kg=70, **kw):
-    return facts(patient(age=45), weight(kg), CVID, *items, **kw)
 
 
 class TestHyQvia:

@@ -11,14 +11,9 @@ import pytest
 from cds_service import Indicator
 from fhir_mappings.model import Route
 from hooks import dosing
-from tests.hooks.builders import condition, facts, ig_given, ig_order, one, patient, run, weight
+from tests.hooks.builders import condition, cvid, facts, ig_given, ig_order, one, run, weight
 
-CVID = condition("cvid")
 GBS = condition("gbs", days_ago=2)
-
-
-def cvid(*items, kg=70, **kw):
-    return facts(patient(age=45), weight(kg), CVID, *items, **kw)
 
 
 # --- order-interval-out-of-range ----------------------------------------------------------------

@@ -14,8 +14,10 @@ from hooks import dosing, monitoring
 from hooks import indications as indication_rules
 from hooks.policy import Policy
 from tests.hooks.builders import (
+    CVID,
     bmi,
     condition,
+    cvid,
     facts,
     height,
     ig_given,
@@ -28,13 +30,6 @@ from tests.hooks.builders import (
     suggested_grams,
     weight,
 )
-
-CVID = condition("cvid")
-
-
-def cvid(*items, kg=70, **kw):
-    return facts(patient(age=45), weight(kg), CVID, *items, **kw)
-
 
 # --- order-dose-out-of-range: replacement --------------------------------------------------------
 

@@ -11,7 +11,8 @@ from fhir_mappings.model import Route
 from hooks import dosing
 from hooks.policy import Policy
 from tests.hooks.builders import (
-    condition,
+    CVID,
+    cvid,
     facts,
     ig_active_order,
     ig_given,
@@ -22,13 +23,6 @@ from tests.hooks.builders import (
     suggested_grams,
     weight,
 )
-
-CVID = condition("cvid")
-
-
-def cvid(*items, kg=70, **kw):
-    return facts(patient(age=45), weight(kg), CVID, *items, **kw)
-
 
 # --- order-scig-conversion ----------------------------------------------------------------------
 

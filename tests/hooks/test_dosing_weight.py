@@ -10,6 +10,7 @@ from cds_service import Indicator
 from hooks import dosing
 from hooks.policy import Policy
 from tests.hooks.builders import (
+    CVID,
     bmi,
     condition,
     facts,
@@ -21,9 +22,6 @@ from tests.hooks.builders import (
     suggested_grams,
     weight,
 )
-
-CVID = condition("cvid")
-
 
 # --- order-weight-missing -------------------------------------------------------------------------
 

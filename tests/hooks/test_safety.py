@@ -9,6 +9,7 @@ from fhir_mappings.model import MedClass, Route
 from hooks import dosing, indications, safety
 from hooks.policy import Policy
 from tests.hooks.builders import (
+    CVID,
     allergy,
     anti_iga,
     condition,
@@ -26,8 +27,6 @@ from tests.hooks.builders import (
     run,
     weight,
 )
-
-CVID = condition("cvid")
 
 
 class TestAnaphylaxisHistory:
