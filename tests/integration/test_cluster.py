@@ -122,7 +122,7 @@ def test_concurrent_feedback_with_duplicates_is_stored_once_whichever_instance_t
     assert [r.status_code for r in answers] == [200] * len(batches), {r.text for r in answers if r.status_code != 200}
     assert sum(r.json()["stored"] for r in answers) == 300
     assert sum(r.json()["duplicates"] for r in answers) == 100
-    store = Store(running.storage_url, salt=None, migrate=False)
+    store = Store(running.postgres.url, salt=None, migrate=False)
     try:
         rows = store.feedback_rows()
     finally:
@@ -181,7 +181,7 @@ def test_an_instance_killed_under_load_costs_only_its_calls_in_flight(running: C
         assert cds_call(running, now).status_code == 200
         time.sleep(0.05)
     assert victim.events("audit_spool_adopted") or not list((victim.data_dir / "audit-spool").glob("*.jsonl"))
-    wait_for_cards(running.storage_url, ISSUED, timeout=20)
+    wait_for_cards(running.postgres.url, ISSUED, timeout=20)
 
 
 def restart(instance: Instance) -> None:
@@ -246,14 +246,15 @@ def test_postgres_down_ten_seconds_loses_nothing(running: Cluster, now: datetime
             assert time.monotonic() < deadline and int(retried.headers["Retry-After"]) > 0, retried.text
             time.sleep(0.5)
         assert retried.status_code == 200, retried.text
-    wait_for_cards(running.storage_url, ISSUED, timeout=20)
+    wait_for_cards(running.postgres.url, ISSUED, timeout=20)
     assert audit_lost(running) == lost_before == 0
 
-    report = subprocess.run([str(IGCDS), "report", "--json", "--config", str(running.config_paths[0])],
-                            capture_output=True, text=True, timeout=60, cwd=running.config_paths[0].parent)
+    config = running.instances[0].config_path
+    report = subprocess.run([str(IGCDS), "report", "--json", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60, cwd=config.parent)
     assert report.returncode == 0, report.stderr
     document = json.loads(report.stdout)
-    recorded = {r["card_uuid"] for r in read_issued(running.storage_url)}
+    recorded = {r["card_uuid"] for r in read_issued(running.postgres.url)}
     # Every card answered is recorded; so are those of the calls that died in flight at the SIGKILL
     # (issued and spooled, their answer lost with the connection).
     assert ISSUED <= recorded and len(recorded - ISSUED) <= 4 * 3
