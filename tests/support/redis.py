@@ -99,16 +99,6 @@ class RedisServer:
             process.kill()
             process.wait(timeout=5)
 
-    def flush(self) -> None:
-        """Forget every key (between tests that share the session's server)."""
-        import redis
-
-        client = redis.Redis.from_url(self.url, socket_timeout=2)
-        try:
-            client.flushdb()
-        finally:
-            client.close()
-
     def remove(self) -> None:
         """Stop and delete the working directory. Idempotent."""
         if self._removed:
