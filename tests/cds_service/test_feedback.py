@@ -169,6 +169,22 @@ def post(client: Any, body: Any, service: str = "toy", content_type: str = "appl
     return client.post(f"/cds-services/{service}/feedback", data=data, content_type=content_type)
 
 
+def feedback_client(tmp_path: Path, handler: FeedbackHandler) -> Any:
+    """A test client of a dev-mode app whose feedback endpoint is ``handler``."""
+    config = load_config(overrides={"dev": True, "server": {"data_dir": str(tmp_path)}}, environ={})
+    return create_app(config, REGISTRY, feedback=handler).test_client()
+
+
+class BrokenStore:
+    """A store whose every save fails with ``OSError(message)``."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def save_feedback(self, *args: Any) -> tuple[int, int]:
+        raise OSError(self.message)
+
+
 class TestEndpoint:
     def test_stores_and_reports_duplicates(self, client: Any, store: Store) -> None:
         body = {"feedback": [item(), item(card="card-2"), item()]}
@@ -207,25 +223,15 @@ class TestEndpoint:
         assert store.feedback_rows() == []
 
     def test_storage_failure_is_503_and_generic(self, tmp_path: Path) -> None:
-        class BrokenStore:
-            def save_feedback(self, *args: Any) -> tuple[int, int]:
-                raise OSError("disk on fire: /secret/path")
-
-        config = load_config(overrides={"dev": True, "server": {"data_dir": str(tmp_path)}}, environ={})
-        app = create_app(config, REGISTRY, feedback=FeedbackHandler(REGISTRY, BrokenStore()))  # type: ignore[arg-type]
-        response = post(app.test_client(), {"feedback": [item()]})
+        handler = FeedbackHandler(REGISTRY, BrokenStore("disk on fire: /secret/path"))  # type: ignore[arg-type]
+        response = post(feedback_client(tmp_path, handler), {"feedback": [item()]})
         assert response.status_code == 503
         assert response.get_json()["error"] == "storage-unavailable"
         assert "secret" not in response.get_data(as_text=True)
 
     def test_storage_failure_says_when_to_retry(self, tmp_path: Path) -> None:
-        class BrokenStore:
-            def save_feedback(self, *args: Any) -> tuple[int, int]:
-                raise OSError("database is restarting")
-
-        config = load_config(overrides={"dev": True, "server": {"data_dir": str(tmp_path)}}, environ={})
-        app = create_app(config, REGISTRY, feedback=FeedbackHandler(REGISTRY, BrokenStore()))  # type: ignore[arg-type]
-        response = post(app.test_client(), {"feedback": [item()]})
+        handler = FeedbackHandler(REGISTRY, BrokenStore("database is restarting"))  # type: ignore[arg-type]
+        response = post(feedback_client(tmp_path, handler), {"feedback": [item()]})
         assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
 
 
@@ -303,9 +309,7 @@ class TestBinding:
         assert self.handler(store, metrics).handle("toy", {"feedback": [item(card=card)]}, DEV)["stored"] == 1
 
     def test_refused_over_http_with_a_clear_json_error(self, store: Store, metrics: Any, tmp_path: Path) -> None:
-        config = load_config(overrides={"dev": True, "server": {"data_dir": str(tmp_path)}}, environ={})
-        app = create_app(config, REGISTRY, feedback=self.handler(store, metrics))
-        response = post(app.test_client(), {"feedback": [item(card="never-issued")]})
+        response = post(feedback_client(tmp_path, self.handler(store, metrics)), {"feedback": [item(card="never-issued")]})
         assert response.status_code == 422
         body = response.get_json()
         assert body["error"] == "unknown-card" and "never-issued" not in body["message"] and body["requestId"]
