@@ -243,16 +243,21 @@ EHR_B = AuthContext(issuer="https://ehr-b.example.org")
 DEV = AuthContext()
 
 
-def issue(writer: Any, auth: AuthContext, *, service: str = "toy") -> str:
-    """One card issued to ``auth`` by ``service``, recorded through ``writer`` (a store or a buffer)."""
+def issued_call(auth: AuthContext, *, service: str = "toy") -> Any:
+    """The record of a call by which ``service`` issued one card to ``auth``."""
     from cds_service.cards import Card, Coding, Indicator, Source
     from cds_service.extensions import CallRecord, IssuedCard
 
     card = Card(summary="x", indicator=Indicator.INFO, source=Source("t", topic=Coding("https://r", "r", "r")))
-    writer.record_call(CallRecord(service_id=service, hook="patient-view", hook_instance="h", patient_id="p",
-                                  at=datetime.now(UTC), cards=[IssuedCard(card, True)],
-                                  issuer=auth.issuer, tenant=auth.tenant))
-    return card.uuid
+    return CallRecord(service_id=service, hook="patient-view", hook_instance="h", patient_id="p",
+                      at=datetime.now(UTC), cards=[IssuedCard(card, True)], issuer=auth.issuer, tenant=auth.tenant)
+
+
+def issue(writer: Any, auth: AuthContext, *, service: str = "toy") -> str:
+    """One card issued to ``auth`` by ``service``, recorded through ``writer`` (a store or a buffer)."""
+    record = issued_call(auth, service=service)
+    writer.record_call(record)
+    return record.cards[0].card.uuid
 
 
 class TestBinding:
@@ -339,17 +344,12 @@ class TestBinding:
         import threading
         import time
 
-        from cds_service.cards import Card, Coding, Indicator, Source
-        from cds_service.extensions import CallRecord, IssuedCard
-
-        card = Card(summary="x", indicator=Indicator.INFO, source=Source("t", topic=Coding("https://r", "r", "r")))
-        record = CallRecord(service_id="toy", hook="patient-view", hook_instance="h", patient_id="p",
-                            at=datetime.now(UTC), cards=[IssuedCard(card, True)], issuer=EHR_A.issuer,
-                            tenant=EHR_A.tenant)
+        record = issued_call(EHR_A)
+        card = record.cards[0].card.uuid
         late = threading.Timer(0.3, lambda: store.record_call(record))
         late.start()
         started = time.monotonic()
-        answer = self.handler(store, metrics, wait_s=2.0).handle("toy", {"feedback": [item(card=card.uuid)]}, EHR_A)
+        answer = self.handler(store, metrics, wait_s=2.0).handle("toy", {"feedback": [item(card=card)]}, EHR_A)
         assert answer["stored"] == 1 and 0.25 < time.monotonic() - started < 2.0
         late.join()
         started = time.monotonic()
