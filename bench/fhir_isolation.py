@@ -49,7 +49,7 @@ if str(REPO) not in sys.path:
 import requests  # noqa: E402
 
 from bench import data  # noqa: E402
-from bench.harness import RESULTS, igcds_server, machine_info  # noqa: E402
+from bench.harness import RESULTS, igcds_server, machine_info, percentile  # noqa: E402
 from tests.support.fhir_server import start_fhir_server  # noqa: E402
 from tests.support.jwt_tokens import bearer, jwks, mint, new_key  # noqa: E402
 
@@ -106,7 +106,7 @@ class Samples:
             return {"calls": 0}
 
         def pct(p: float) -> float:
-            return round(ms[min(len(ms) - 1, int(round(p / 100 * (len(ms) - 1))))], 1)
+            return round(percentile(ms, p), 1)
 
         return {"calls": len(ms), "statuses": dict(sorted(Counter(str(s) for s, _ in self.calls).items())),
                 "p50": pct(50), "p90": pct(90), "p99": pct(99), "max": round(ms[-1], 1),

@@ -38,7 +38,7 @@ from tests.support.igcds_server import stop_process_group as stop_group  # noqa:
 POST_LUA = BENCH / "post.lua"
 
 __all__ = ["RunningServer", "igcds_server", "check_answer", "free_port", "baseline_server", "whatif_server", "cpu_seconds", "LoadResult", "run_wrk", "run_hey",
-           "machine_info", "rss_kb", "process_tree", "require_tool", "median_result", "write_body"]
+           "machine_info", "rss_kb", "process_tree", "require_tool", "median_result", "percentile", "write_body"]
 
 
 def require_tool(name: str) -> str:
@@ -278,6 +278,12 @@ def parse_hey(text: str, *, label: str, connections: int) -> LoadResult:
         server_errors=sum(n for s, n in statuses.items() if s >= 500),
         socket_errors=errors, extra={"statuses": statuses},
     )
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """The nearest-rank ``pct`` percentile of ``values`` (not empty)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
 def median_result(results: Sequence[LoadResult]) -> LoadResult:

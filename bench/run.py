@@ -47,6 +47,7 @@ from bench.harness import (  # noqa: E402
     igcds_server,
     machine_info,
     median_result,
+    percentile,
     require_tool,
     run_wrk,
     whatif_server,
@@ -142,7 +143,7 @@ def time_queries(base_url: str, context: dict[str, Any], rounds: int) -> dict[st
             if response.status_code != 200:
                 raise RuntimeError(f"sekmet answered {response.status_code} to {query}")
     session.close()
-    return {key: {"p50": statistics.median(v), "p95": _pct(v, 95), "min": min(v), "entries": _entries(base_url, q)}
+    return {key: {"p50": statistics.median(v), "p95": percentile(v, 95), "min": min(v), "entries": _entries(base_url, q)}
             for (key, v), q in zip(samples.items(), queries.values(), strict=True)}
 
 
@@ -171,17 +172,12 @@ def time_parallel_fanout(base_url: str, context: dict[str, Any], rounds: int) ->
             started = time.perf_counter()
             list(pool.map(get, queries))
             samples.append((time.perf_counter() - started) * 1000)
-    return {"p50": statistics.median(samples), "p95": _pct(samples, 95), "min": min(samples)}
+    return {"p50": statistics.median(samples), "p95": percentile(samples, 95), "min": min(samples)}
 
 
 def _entries(base_url: str, query: str) -> int:
     doc = requests.get(f"{base_url}/{query}", headers={"Accept": "application/fhir+json"}, timeout=10).json()
     return len(doc.get("entry") or []) if doc.get("resourceType") == "Bundle" else 1
-
-
-def _pct(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
 def bench_no_prefetch(args: argparse.Namespace) -> dict[str, Any]:

@@ -7,10 +7,6 @@ set -euo pipefail
 PG_BIN="/usr/lib/postgresql/15/bin"
 
 if [[ ! -x "${PG_BIN}/postgres" ]]; then
-    if [[ "$(id -u)" -ne 0 ]]; then
-        echo "postgres-bin: ${PG_BIN}/postgres is missing; run as root: apt-get install -y postgresql-15" >&2
-        exit 1
-    fi
     bash "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" postgresql-15
 fi
 

@@ -439,6 +439,16 @@ def _record_then_die(store_url: str, spool: str, records: list[CallRecord]) -> N
     os.kill(os.getpid(), 9)  # SIGKILL: no flush, no atexit, no worker_exit hook
 
 
+def record_in_a_killed_child(store_url: str, spool_dir: Path, records: list[CallRecord]) -> int | None:
+    """Spool ``records`` in a forked child that is then SIGKILLed; return its exit code."""
+    import multiprocessing
+
+    child = multiprocessing.get_context("fork").Process(target=_record_then_die, args=(store_url, str(spool_dir), records))
+    child.start()
+    child.join(timeout=WAIT_S)
+    return child.exitcode
+
+
 class TestLifecycle:
     def test_close_writes_what_is_spooled_and_stops_the_thread(
         self, store: Store, buffers: Buffers
@@ -458,16 +468,10 @@ class TestLifecycle:
     def test_a_killed_process_loses_nothing_its_successor_writes_its_spool(
         self, tmp_path: Path, spool_dir: Path
     ) -> None:
-        import multiprocessing
-
         url = f"sqlite:///{tmp_path}/killed.db"
         store = Store(url, salt=SALT)
         records = [call() for _ in range(20)]
-        child = multiprocessing.get_context("fork").Process(
-            target=_record_then_die, args=(url, str(spool_dir), records))
-        child.start()
-        child.join(timeout=WAIT_S)
-        assert child.exitcode == -9 and written(store) == set()
+        assert record_in_a_killed_child(url, spool_dir, records) == -9 and written(store) == set()
         assert len(spooled_files(spool_dir)) == 1
         successor = BufferedAudit(store, spool_dir=spool_dir, flush_interval=0.01)
         try:
@@ -491,13 +495,8 @@ class TestLifecycle:
     def test_a_torn_last_line_is_counted_the_rest_is_written(
         self, tmp_path: Path, store: Store, buffers: Buffers, spool_dir: Path
     ) -> None:
-        import multiprocessing
-
         records = [call(), call()]
-        child = multiprocessing.get_context("fork").Process(
-            target=_record_then_die, args=(f"sqlite:///{tmp_path}/igcds.db", str(spool_dir), records))
-        child.start()
-        child.join(timeout=WAIT_S)
+        record_in_a_killed_child(f"sqlite:///{tmp_path}/igcds.db", spool_dir, records)
         (path,) = spooled_files(spool_dir)
         with open(path, "ab") as handle:  # as if it had died in the middle of writing a third line
             handle.write(b'[{"card_uuid": "half')

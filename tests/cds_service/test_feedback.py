@@ -169,6 +169,22 @@ def post(client: Any, body: Any, service: str = "toy", content_type: str = "appl
     return client.post(f"/cds-services/{service}/feedback", data=data, content_type=content_type)
 
 
+def feedback_client(tmp_path: Path, handler: FeedbackHandler) -> Any:
+    """A test client of a dev-mode app whose feedback endpoint is ``handler``."""
+    config = load_config(overrides={"dev": True, "server": {"data_dir": str(tmp_path)}}, environ={})
+    return create_app(config, REGISTRY, feedback=handler).test_client()
+
+
+class BrokenStore:
+    """A store whose every save fails with ``OSError(message)``."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def save_feedback(self, *args: Any) -> tuple[int, int]:
+        raise OSError(self.message)
+
+
 class TestEndpoint:
     def test_stores_and_reports_duplicates(self, client: Any, store: Store) -> None:
         body = {"feedback": [item(), item(card="card-2"), item()]}
@@ -207,25 +223,15 @@ class TestEndpoint:
         assert store.feedback_rows() == []
 
     def test_storage_failure_is_503_and_generic(self, tmp_path: Path) -> None:
-        class BrokenStore:
-            def save_feedback(self, *args: Any) -> tuple[int, int]:
-                raise OSError("disk on fire: /secret/path")
-
-        config = load_config(overrides={"dev": True, "server": {"data_dir": str(tmp_path)}}, environ={})
-        app = create_app(config, REGISTRY, feedback=FeedbackHandler(REGISTRY, BrokenStore()))  # type: ignore[arg-type]
-        response = post(app.test_client(), {"feedback": [item()]})
+        handler = FeedbackHandler(REGISTRY, BrokenStore("disk on fire: /secret/path"))  # type: ignore[arg-type]
+        response = post(feedback_client(tmp_path, handler), {"feedback": [item()]})
         assert response.status_code == 503
         assert response.get_json()["error"] == "storage-unavailable"
         assert "secret" not in response.get_data(as_text=True)
 
     def test_storage_failure_says_when_to_retry(self, tmp_path: Path) -> None:
-        class BrokenStore:
-            def save_feedback(self, *args: Any) -> tuple[int, int]:
-                raise OSError("database is restarting")
-
-        config = load_config(overrides={"dev": True, "server": {"data_dir": str(tmp_path)}}, environ={})
-        app = create_app(config, REGISTRY, feedback=FeedbackHandler(REGISTRY, BrokenStore()))  # type: ignore[arg-type]
-        response = post(app.test_client(), {"feedback": [item()]})
+        handler = FeedbackHandler(REGISTRY, BrokenStore("database is restarting"))  # type: ignore[arg-type]
+        response = post(feedback_client(tmp_path, handler), {"feedback": [item()]})
         assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
 
 
@@ -237,16 +243,21 @@ EHR_B = AuthContext(issuer="https://ehr-b.example.org")
 DEV = AuthContext()
 
 
-def issue(writer: Any, auth: AuthContext, *, service: str = "toy") -> str:
-    """One card issued to ``auth`` by ``service``, recorded through ``writer`` (a store or a buffer)."""
+def issued_call(auth: AuthContext, *, service: str = "toy") -> Any:
+    """The record of a call by which ``service`` issued one card to ``auth``."""
     from cds_service.cards import Card, Coding, Indicator, Source
     from cds_service.extensions import CallRecord, IssuedCard
 
     card = Card(summary="x", indicator=Indicator.INFO, source=Source("t", topic=Coding("https://r", "r", "r")))
-    writer.record_call(CallRecord(service_id=service, hook="patient-view", hook_instance="h", patient_id="p",
-                                  at=datetime.now(UTC), cards=[IssuedCard(card, True)],
-                                  issuer=auth.issuer, tenant=auth.tenant))
-    return card.uuid
+    return CallRecord(service_id=service, hook="patient-view", hook_instance="h", patient_id="p",
+                      at=datetime.now(UTC), cards=[IssuedCard(card, True)], issuer=auth.issuer, tenant=auth.tenant)
+
+
+def issue(writer: Any, auth: AuthContext, *, service: str = "toy") -> str:
+    """One card issued to ``auth`` by ``service``, recorded through ``writer`` (a store or a buffer)."""
+    record = issued_call(auth, service=service)
+    writer.record_call(record)
+    return record.cards[0].card.uuid
 
 
 class TestBinding:
@@ -303,9 +314,7 @@ class TestBinding:
         assert self.handler(store, metrics).handle("toy", {"feedback": [item(card=card)]}, DEV)["stored"] == 1
 
     def test_refused_over_http_with_a_clear_json_error(self, store: Store, metrics: Any, tmp_path: Path) -> None:
-        config = load_config(overrides={"dev": True, "server": {"data_dir": str(tmp_path)}}, environ={})
-        app = create_app(config, REGISTRY, feedback=self.handler(store, metrics))
-        response = post(app.test_client(), {"feedback": [item(card="never-issued")]})
+        response = post(feedback_client(tmp_path, self.handler(store, metrics)), {"feedback": [item(card="never-issued")]})
         assert response.status_code == 422
         body = response.get_json()
         assert body["error"] == "unknown-card" and "never-issued" not in body["message"] and body["requestId"]
@@ -335,17 +344,12 @@ class TestBinding:
         import threading
         import time
 
-        from cds_service.cards import Card, Coding, Indicator, Source
-        from cds_service.extensions import CallRecord, IssuedCard
-
-        card = Card(summary="x", indicator=Indicator.INFO, source=Source("t", topic=Coding("https://r", "r", "r")))
-        record = CallRecord(service_id="toy", hook="patient-view", hook_instance="h", patient_id="p",
-                            at=datetime.now(UTC), cards=[IssuedCard(card, True)], issuer=EHR_A.issuer,
-                            tenant=EHR_A.tenant)
+        record = issued_call(EHR_A)
+        card = record.cards[0].card.uuid
         late = threading.Timer(0.3, lambda: store.record_call(record))
         late.start()
         started = time.monotonic()
-        answer = self.handler(store, metrics, wait_s=2.0).handle("toy", {"feedback": [item(card=card.uuid)]}, EHR_A)
+        answer = self.handler(store, metrics, wait_s=2.0).handle("toy", {"feedback": [item(card=card)]}, EHR_A)
         assert answer["stored"] == 1 and 0.25 < time.monotonic() - started < 2.0
         late.join()
         started = time.monotonic()

@@ -87,26 +87,32 @@ def test_concurrent_threads_get_exactly_one_first_use(tmp_path):
     assert results.count(True) == 1
 
 
-def _race(path: str, jtis: list[str], start, out) -> None:  # runs in a child process
-    store = SqliteReplayStore(path)
+def _race(make_store, where: str, jtis: list[str], start, out) -> None:  # runs in a child process
+    store = make_store(where)
     start.wait()
     out.put([(jti, store.first_use("iss", jti, time.time() + 60).fresh) for jti in jtis])
 
 
-def test_concurrent_processes_get_exactly_one_first_use_per_jti(tmp_path):
+def fresh_in_processes(make_store, where: str, jtis: list[str]) -> list[str]:
+    """Four forked processes, each with its own ``make_store(where)``, try every jti at once: the
+    jtis each one was told were fresh, all together."""
     ctx = multiprocessing.get_context("fork")
-    path = str(tmp_path / "r.sqlite3")
-    SqliteReplayStore(path)
-    jtis = [f"jti-{i}" for i in range(40)]
     start, out = ctx.Event(), ctx.Queue()
-    workers = [ctx.Process(target=_race, args=(path, jtis, start, out)) for _ in range(4)]
+    workers = [ctx.Process(target=_race, args=(make_store, where, jtis, start, out)) for _ in range(4)]
     for w in workers:
         w.start()
     start.set()
     results = [out.get(timeout=30) for _ in workers]
     for w in workers:
         w.join(timeout=10)
-    fresh = [jti for result in results for jti, ok in result if ok]
+    return [jti for result in results for jti, ok in result if ok]
+
+
+def test_concurrent_processes_get_exactly_one_first_use_per_jti(tmp_path):
+    path = str(tmp_path / "r.sqlite3")
+    SqliteReplayStore(path)
+    jtis = [f"jti-{i}" for i in range(40)]
+    fresh = fresh_in_processes(SqliteReplayStore, path, jtis)
     assert sorted(fresh) == sorted(jtis)  # each jti accepted exactly once, whoever got there first
 
 
@@ -180,24 +186,9 @@ def test_redis_store_forgets_a_jti_when_its_token_expires(redis_store):
         time.sleep(0.2)
 
 
-def _race_redis(url: str, jtis: list[str], start, out) -> None:  # runs in a child process
-    store = RedisReplayStore(url)
-    start.wait()
-    out.put([(jti, store.first_use("iss", jti, time.time() + 60).fresh) for jti in jtis])
-
-
 def test_redis_store_concurrent_processes_get_exactly_one_first_use_per_jti(redis_server):
-    ctx = multiprocessing.get_context("fork")
     jtis = [f"proc-{os.urandom(4).hex()}-{i}" for i in range(40)]
-    start, out = ctx.Event(), ctx.Queue()
-    workers = [ctx.Process(target=_race_redis, args=(redis_server.url, jtis, start, out)) for _ in range(4)]
-    for w in workers:
-        w.start()
-    start.set()
-    results = [out.get(timeout=30) for _ in workers]
-    for w in workers:
-        w.join(timeout=10)
-    fresh = [jti for result in results for jti, ok in result if ok]
+    fresh = fresh_in_processes(RedisReplayStore, redis_server.url, jtis)
     assert sorted(fresh) == sorted(jtis)
 
 

@@ -28,6 +28,7 @@ import pytest
 import requests
 
 from cds_service.storage import Store
+from tests.support.audit import read_issued, wait_for_cards
 from tests.support.cluster import ISSUER, TENANT, Cluster, Instance, cluster, metric_total, scrape
 from tests.support.fixtures import load_request, utc_now
 from tests.support.igcds_server import IGCDS
@@ -81,10 +82,6 @@ def post_feedback(c: Cluster, items: list[dict[str, Any]]) -> requests.Response:
     return response
 
 
-def read_store(c: Cluster) -> Store:
-    return Store(c.storage_url, salt=None, migrate=False)
-
-
 def audit_lost(c: Cluster) -> float:
     return sum(metric_total(scrape(c, i), "igcds_audit_lost_calls_total") for i in c.instances)
 
@@ -125,7 +122,7 @@ def test_concurrent_feedback_with_duplicates_is_stored_once_whichever_instance_t
     assert [r.status_code for r in answers] == [200] * len(batches), {r.text for r in answers if r.status_code != 200}
     assert sum(r.json()["stored"] for r in answers) == 300
     assert sum(r.json()["duplicates"] for r in answers) == 100
-    store = read_store(running)
+    store = Store(running.postgres.url, salt=None, migrate=False)
     try:
         rows = store.feedback_rows()
     finally:
@@ -184,7 +181,7 @@ def test_an_instance_killed_under_load_costs_only_its_calls_in_flight(running: C
         assert cds_call(running, now).status_code == 200
         time.sleep(0.05)
     assert victim.events("audit_spool_adopted") or not list((victim.data_dir / "audit-spool").glob("*.jsonl"))
-    wait_for_audit(running, ISSUED)
+    wait_for_cards(running.postgres.url, ISSUED, timeout=20)
 
 
 def restart(instance: Instance) -> None:
@@ -192,21 +189,6 @@ def restart(instance: Instance) -> None:
     instance.served_before_restart = len(instance.events("cds_call"))
     instance.start()
     instance.wait_healthy()
-
-
-def wait_for_audit(c: Cluster, cards: set[str], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        store = read_store(c)
-        try:
-            recorded = {r["card_uuid"] for r in store.issued()}
-        finally:
-            store.dispose()
-        missing = cards - recorded
-        if not missing:
-            return
-        assert time.monotonic() < deadline, f"{len(missing)} of {len(cards)} issued cards never reached the audit"
-        time.sleep(0.2)
 
 
 # 4 ------------------------------------------------------------------------------------------------
@@ -264,18 +246,15 @@ def test_postgres_down_ten_seconds_loses_nothing(running: Cluster, now: datetime
             assert time.monotonic() < deadline and int(retried.headers["Retry-After"]) > 0, retried.text
             time.sleep(0.5)
         assert retried.status_code == 200, retried.text
-    wait_for_audit(running, ISSUED)
+    wait_for_cards(running.postgres.url, ISSUED, timeout=20)
     assert audit_lost(running) == lost_before == 0
 
-    report = subprocess.run([str(IGCDS), "report", "--json", "--config", str(running.config_paths[0])],
-                            capture_output=True, text=True, timeout=60, cwd=running.config_paths[0].parent)
+    config = running.instances[0].config_path
+    report = subprocess.run([str(IGCDS), "report", "--json", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60, cwd=config.parent)
     assert report.returncode == 0, report.stderr
     document = json.loads(report.stdout)
-    store = read_store(running)
-    try:
-        recorded = {r["card_uuid"] for r in store.issued()}
-    finally:
-        store.dispose()
+    recorded = {r["card_uuid"] for r in read_issued(running.postgres.url)}
     # Every card answered is recorded; so are those of the calls that died in flight at the SIGKILL
     # (issued and spooled, their answer lost with the connection).
     assert ISSUED <= recorded and len(recorded - ISSUED) <= 4 * 3

@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +114,6 @@ class Cluster:
     redis: RedisServer
     key: SigningKey
     public_base_url: str
-    storage_url: str
-    config_paths: list[Path] = field(default_factory=list)
 
     def url(self, path: str) -> str:
         """Through the load balancer."""
@@ -170,8 +168,7 @@ def cluster(*, instances: int = 2, workers: int = 2) -> Iterator[Cluster]:
         for member in members:
             member.wait_healthy()
         with haproxy([("127.0.0.1", m.port) for m in members], maxconn_per_server=workers, port=lb_port) as proxy:
-            yield Cluster(members, proxy, postgres, redis_server, key, public_base_url, postgres.url,
-                          [m.config_path for m in members])
+            yield Cluster(members, proxy, postgres, redis_server, key, public_base_url)
     finally:
         def quietly(stop: Any) -> None:
             with contextlib.suppress(Exception):

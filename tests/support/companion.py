@@ -72,12 +72,8 @@ def launch_session(stack: CompanionStack, link: Mapping[str, Any], patient: str,
     back to igcds (so a test can tamper with it)."""
     launch = Launch(requests.Session())
     url = stack.ehr.launch_url(dict(link), patient, expires_in=expires_in)
-    if not stop_before_callback:
+    if stop_before_callback:  # igcds -> the EHR's authorize -> (not followed) the redirect back to igcds
+        follow(launch.http, url, launch.hops, limit=1)
+    else:
         follow(launch.http, url, launch.hops)
-        return launch
-    response = launch.http.get(url, allow_redirects=False, timeout=30)  # igcds -> the EHR's authorize
-    launch.hops.append(response)
-    response = launch.http.get(urljoin(response.url, response.headers["Location"]), allow_redirects=False,
-                               timeout=30)  # the EHR's authorize -> the redirect back to igcds
-    launch.hops.append(response)
     return launch

@@ -10,6 +10,7 @@ socket directory only), ``fsync`` and friends are off: the data is disposable.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import pwd
 import shutil
@@ -88,8 +89,8 @@ class PostgresServer:
             return
         self._stopped = True
         if (self.data_dir / "postmaster.pid").exists():
-            _run(self.run_as, [str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
-                 check=False)
+            with contextlib.suppress(PostgresError):
+                self.stop_server()
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -20,18 +20,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.igcds_server import free_port
+
 REDIS_SERVER = Path(os.environ.get("IGCDS_REDIS_SERVER", "/usr/bin/redis-server"))
 START_TIMEOUT_S = 10.0
 
 
 class RedisError(RuntimeError):
     """The server could not be started."""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -99,16 +95,6 @@ class RedisServer:
             process.kill()
             process.wait(timeout=5)
 
-    def flush(self) -> None:
-        """Forget every key (between tests that share the session's server)."""
-        import redis
-
-        client = redis.Redis.from_url(self.url, socket_timeout=2)
-        try:
-            client.flushdb()
-        finally:
-            client.close()
-
     def remove(self) -> None:
         """Stop and delete the working directory. Idempotent."""
         if self._removed:
@@ -121,7 +107,7 @@ class RedisServer:
 def start_redis() -> RedisServer:
     if not os.access(REDIS_SERVER, os.X_OK):
         raise RedisError(f"{REDIS_SERVER} is missing: run make redis-bin (scripts/redis-bin.sh)")
-    server = RedisServer(port=_free_port(), root=Path(tempfile.mkdtemp(prefix="igcds-redis-")))
+    server = RedisServer(port=free_port(), root=Path(tempfile.mkdtemp(prefix="igcds-redis-")))
     atexit.register(server.remove)
     try:
         server.start()
