@@ -142,7 +142,7 @@ def _out_of_range_finding(facts: Facts, ctx: DoseContext, found: list[Violation]
         "**Outside the limits**",
         *[
             f"- {v.what}: "
-            f"{per_kg_text(v.value, regimen, v.unit) if v.per_kg else text.num(v.value) + ' days'} "
+            f"{per_kg_text(v.value, regimen, v.unit) if v.per_kg else text.days(v.value)} "
             f"(limit "
             f"{v.limit.text(v.unit) if not v.per_kg else range_per_kg_text(v.limit, regimen, v.unit)})"
             for v in found

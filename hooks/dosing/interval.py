@@ -45,7 +45,7 @@ def order_interval_out_of_range(facts: Facts) -> Iterator[Finding]:
         detail = "\n".join(
             [
                 f"**Ordered interval**: {interval_text(interval)}"
-                + ("" if "days" in interval_text(interval) else f" ({text.days(interval)})")
+                + ("" if text.days(interval) in interval_text(interval) else f" ({text.days(interval)})")
                 + ".",
                 f"**Expected** for {'SC' if ctx.sc_weekly else 'IV'} replacement"
                 f"{' (HyQvia is checked like IV replacement)' if drug == 'HyQvia' else ''}: "

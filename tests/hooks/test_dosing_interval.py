@@ -31,6 +31,14 @@ class TestInterval:
         assert found.indicator is Indicator.WARNING
         assert f"every {days} days" in found.summary and "21–31 days" in found.summary
 
+    def test_an_interval_of_about_a_day_is_said_once(self):
+        """Every 25 h rounds to "every 1 day": the detail said it twice, "every 1 day (1 day)"."""
+        found = one(dosing.order_interval_out_of_range, cvid(ig_order(28, every_days=25 / 24)))
+        assert "IVIG every 1 day:" in found.summary
+        assert "**Ordered interval**: every 1 day." in found.detail
+        daily = one(dosing.order_interval_out_of_range, cvid(ig_order(28, every_days=1)))
+        assert "**Ordered interval**: daily (1 day)." in daily.detail
+
     def test_monthly_counts_as_30_days(self):
         assert run(dosing.order_interval_out_of_range, cvid(ig_order(28, period=(1, "mo")))) == []
         assert run(dosing.order_interval_out_of_range, cvid(ig_order(28, period=(4, "wk")))) == []

@@ -299,6 +299,13 @@ class TestGbs:
         order = ig_order(g_per_kg=0.5, every_days=1, bounds_days=5)
         assert len(run(dosing.order_dose_out_of_range, facts(weight(70), GBS, order))) == 1
 
+    def test_a_one_day_course_says_1_day_in_its_limits_too(self):
+        """Two doses 12 h apart: the course length line said "1 days" while the summary said "1 day"."""
+        order = ig_order(g_per_kg=1, every_days=0.5, count=2)
+        found = one(dosing.order_dose_out_of_range, facts(weight(70), GBS, order))
+        assert "course over 1 day:" in found.summary
+        assert "- course length: 1 day (limit 2–5 days)" in found.detail and "1 days" not in found.detail
+
     def test_course_over_10_days_has_no_dose_fix(self):
         order = ig_order(g_per_kg=0.2, every_days=1, count=10)
         found = one(dosing.order_dose_out_of_range, facts(weight(70), GBS, order))
