@@ -29,8 +29,16 @@ def normalise_url(url: str) -> str:
     return url.strip().rstrip("/")
 
 
+def host_of(url: str) -> str | None:
+    """The host of a URL, or None when it has none or cannot be parsed (``http://[bad``: urlsplit raises)."""
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
 def is_loopback(url: str) -> bool:
-    return (urlsplit(url).hostname or "") in _LOOPBACK
+    return (host_of(url) or "") in _LOOPBACK
 
 
 @dataclass(frozen=True)

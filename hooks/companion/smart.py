@@ -14,7 +14,6 @@ import json
 import logging
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from authlib.common.errors import AuthlibBaseError
@@ -22,7 +21,7 @@ from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 
 from .errors import AuthorizationFailed, EhrUnavailable, IssuerNotAllowed, LaunchRefused
-from .settings import AppSettings, is_loopback, normalise_url
+from .settings import AppSettings, host_of, is_loopback, normalise_url
 
 log = logging.getLogger("igcds.companion")
 
@@ -52,7 +51,7 @@ def check_issuer(iss: str | None, settings: AppSettings) -> str:
     if not iss:
         raise LaunchRefused("The launch did not say which FHIR server to use (no iss parameter).")
     if not settings.allows(iss):
-        host = urlsplit(iss).hostname or "an unknown host"
+        host = host_of(iss) or "an unknown host"
         raise IssuerNotAllowed(
             f"The FHIR server on {host} is not one this igcds app is configured for ([app] fhir_servers). "
             "Ask the igcds operator to add it, or launch the app from a listed EHR."

@@ -80,6 +80,12 @@ def test_the_app_pages_answer_html_with_a_strict_content_security_policy(enabled
     assert EHR in page.get_data(as_text=True)  # the standalone launch offers the configured EHR
 
 
+def test_a_launch_with_an_unparseable_iss_gets_the_refusal_page_not_a_500(enabled):
+    page = enabled.get("/app/launch", query_string={"iss": "http://[bad", "launch": "L1"})
+    assert page.status_code == 403 and page.mimetype == "text/html"
+    assert b"an unknown host" in page.data and b"[app] fhir_servers" in page.data
+
+
 def test_with_the_app_off_cards_have_no_links_and_there_are_no_pages(tmp_path):
     client = make_app(tmp_path, False)
     body = client.post("/cds-services/ig-order-select", json=load_request("ig-order-select",

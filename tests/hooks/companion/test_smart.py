@@ -24,6 +24,13 @@ def test_only_a_listed_iss_is_accepted():
         check_issuer(None, SETTINGS)
 
 
+@pytest.mark.parametrize("iss", ["http://[bad", "https://[::1/fhir", "https://"])
+def test_an_unparseable_iss_is_refused_as_not_listed_not_a_500(iss):
+    """A launch URL is client input: urlsplit raises on a broken IPv6 host, which was an internal error."""
+    with pytest.raises(IssuerNotAllowed, match="an unknown host"):
+        check_issuer(iss, SETTINGS)
+
+
 def test_the_endpoints_come_from_the_smart_configuration():
     with recording_server({"/fhir/.well-known/smart-configuration": GOOD}) as ehr:
         endpoints = discover(ehr.url("/fhir"))
@@ -36,6 +43,7 @@ def test_the_endpoints_come_from_the_smart_configuration():
     ({k: v for k, v in GOOD.items() if k != "code_challenge_methods_supported"}, LaunchRefused, "S256"),
     ({**GOOD, "token_endpoint": "http://ehr.example.org/token"}, EhrUnavailable, "not https"),
     ({**GOOD, "authorization_endpoint": 7}, EhrUnavailable, "authorization_endpoint"),
+    ({**GOOD, "authorization_endpoint": "http://[bad/authorize"}, EhrUnavailable, "not https"),
     ([1, 2], EhrUnavailable, "not a JSON object"),
     ({**GOOD, "padding": "x" * 70_000}, EhrUnavailable, "larger"),
 ])
