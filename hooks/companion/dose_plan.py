@@ -18,7 +18,6 @@ Every figure comes from the code and tables the dosing cards use, so the plan an
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from fhir_mappings.model import MedicationFact, Route
@@ -32,7 +31,6 @@ from ..facts import Facts
 from ..knowledge.infusion import VIAL_TOLERANCE, IvRate, LabelUse, iv_rate
 from ..knowledge.products import Product
 from ..knowledge.regimens import Regimen
-from ..knowledge.thresholds import SC_MAX_SITES
 from ..safety import renal_risk_factors, thrombosis_risk_factors
 from .vials import VialCombination, vial_combination
 
@@ -161,23 +159,18 @@ def _rates(facts: Facts, product_key: str | None, concentration: float | None, u
 def _sc(facts: Facts, order: MedicationFact, found: Product | None, grams: float | None,
         weight_kg: float | None) -> ScPlan:
     """Volume, sites and per-site limits, as the ``order-scig-administration`` card computes them."""
-    own, whose, seed = site_limits(facts, order, found, weight_kg)
-    volume_limit = own.max_ml_per_site if own and own.max_ml_per_site else (seed.max_ml_per_site if seed else None)
-    rate_limit = (own.max_ml_per_hour_per_site if own and own.max_ml_per_hour_per_site
-                  else (seed.max_ml_per_hour_per_site if seed else None))
-    max_sites = int(own.max_sites if own and own.max_sites else SC_MAX_SITES.value)
-    concentration = found.concentration_g_per_ml if found else None
-    volume = grams / concentration if grams is not None and concentration else None
-    sites = max(1, math.ceil(volume / volume_limit - 1e-9)) if volume and volume_limit else None
+    limits = site_limits(facts, order, found, weight_kg)
+    volume = limits.volume_ml(grams)
+    sites = limits.sites_for(volume) if volume else None
     return ScPlan(
         volume_ml=volume,
         sites=sites,
         ml_per_site=volume / sites if volume and sites else None,
-        max_ml_per_site=volume_limit,
-        ml_per_h_per_site=rate_limit,
-        max_sites=max_sites,
-        whose=whose,
-        note=own.note if own is not None else "",
+        max_ml_per_site=limits.max_ml_per_site,
+        ml_per_h_per_site=limits.max_ml_per_hour_per_site,
+        max_sites=limits.max_sites,
+        whose=limits.whose,
+        note=limits.own.note if limits.own is not None else "",
     )
 
 

@@ -196,18 +196,55 @@ def _conversion_safe(
     return not violations(regimen, plan)
 
 
-def site_limits(
-    facts: Facts, order: MedicationFact, found: Product | None, weight_kg: float | None
-) -> tuple[ScSiteLimit | None, str, ScSiteLimit | None]:
-    """(product limit, whose, seed limit) for this patient and infusion number."""
+SEED_WHOSE = "seed document (Xembify label limits)"
+
+
+@dataclass(frozen=True, slots=True)
+class SiteLimits:
+    """The per-site limits for one SC order, this patient and this infusion number, and whose they are:
+    the product's label where it states one, else the seed document's. The ``order-scig-administration``
+    card and the companion's dose plan both read them from here."""
+
+    own: ScSiteLimit | None
+    seed: ScSiteLimit | None
+    whose: str
+    concentration: float | None  # g/mL of the product, when known
+
+    @property
+    def max_ml_per_site(self) -> float | None:
+        own, seed = self.own, self.seed
+        return own.max_ml_per_site if own and own.max_ml_per_site else (seed.max_ml_per_site if seed else None)
+
+    @property
+    def max_ml_per_hour_per_site(self) -> float | None:
+        own, seed = self.own, self.seed
+        return (
+            own.max_ml_per_hour_per_site
+            if own and own.max_ml_per_hour_per_site
+            else (seed.max_ml_per_hour_per_site if seed else None)
+        )
+
+    @property
+    def max_sites(self) -> int:
+        return int(self.own.max_sites if self.own and self.own.max_sites else SC_MAX_SITES.value)
+
+    def volume_ml(self, grams: float | None) -> float | None:
+        return grams / self.concentration if grams is not None and self.concentration else None
+
+    def sites_for(self, volume_ml: float) -> int | None:
+        limit = self.max_ml_per_site
+        return max(1, math.ceil(volume_ml / limit - 1e-9)) if limit else None
+
+
+def site_limits(facts: Facts, order: MedicationFact, found: Product | None, weight_kg: float | None) -> SiteLimits:
     years = age(facts)
     infusion = 1 + sum(1 for d in ig_doses(facts.record) if d.product == order.product and order.product)
     own = next(
         (lim for lim in (found.sc_limits if found else ()) if lim.applies(years, weight_kg, infusion)), None
     )
     seed = next((lim for lim in SEED_SC_LIMITS if lim.applies(years, weight_kg, infusion)), None)
-    whose = f"{found.name} label" if own is not None and found else "seed document (Xembify label limits)"
-    return own, whose, seed
+    whose = f"{found.name} label" if own is not None and found else SEED_WHOSE
+    return SiteLimits(own, seed, whose, found.concentration_g_per_ml if found else None)
 
 
 def order_scig_administration(facts: Facts) -> Iterator[Finding]:
@@ -218,27 +255,19 @@ def order_scig_administration(facts: Facts) -> Iterator[Finding]:
         name = found.name if found else "SCIG"
         weight = dosing_weight(facts)
         grams = order.dose.grams(weight.kg if weight else None) if order.dose else None
-        own, whose, seed = site_limits(facts, order, found, weight.kg if weight else None)
-        volume_limit = (
-            own.max_ml_per_site if own and own.max_ml_per_site else (seed.max_ml_per_site if seed else None)
-        )
-        rate_limit = (
-            own.max_ml_per_hour_per_site
-            if own and own.max_ml_per_hour_per_site
-            else (seed.max_ml_per_hour_per_site if seed else None)
-        )
-        limit_whose = whose if own and own.max_ml_per_site else "seed document (Xembify label limits)"
-        rate_whose = whose if own and own.max_ml_per_hour_per_site else "seed document (Xembify label limits)"
-        max_sites = int(own.max_sites if own and own.max_sites else SC_MAX_SITES.value)
-        concentration = found.concentration_g_per_ml if found else None
+        limits = site_limits(facts, order, found, weight.kg if weight else None)
+        own, seed, concentration = limits.own, limits.seed, limits.concentration
+        volume_limit, rate_limit, max_sites = limits.max_ml_per_site, limits.max_ml_per_hour_per_site, limits.max_sites
+        limit_whose = limits.whose if own and own.max_ml_per_site else SEED_WHOSE
+        rate_whose = limits.whose if own and own.max_ml_per_hour_per_site else SEED_WHOSE
         lines: list[str] = []
-        if grams is not None and concentration:
-            volume = grams / concentration
+        volume = limits.volume_ml(grams)
+        if grams is not None and concentration and volume is not None:
             lines.append(
                 f"- Volume: {text.grams(grams)} ÷ {text.num(concentration * 100)}% = {text.num(volume)} mL"
             )
-            if volume_limit:
-                sites = max(1, math.ceil(volume / volume_limit - 1e-9))
+            sites = limits.sites_for(volume)
+            if volume_limit and sites is not None:
                 lines.append(
                     f"- Sites: {sites} (at most {text.num(volume_limit)} mL per site — {limit_whose})"
                 )
