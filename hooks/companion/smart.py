@@ -20,6 +20,8 @@ from authlib.common.errors import AuthlibBaseError
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 
+from cds_service.bounded_http import Deadline, ExchangeError, bounded_get
+
 from .errors import AuthorizationFailed, EhrUnavailable, IssuerNotAllowed, LaunchRefused
 from .settings import AppSettings, host_of, is_loopback, normalise_url
 
@@ -62,20 +64,16 @@ def check_issuer(iss: str | None, settings: AppSettings) -> str:
 def discover(iss: str) -> SmartEndpoints:
     """Read ``{iss}/.well-known/smart-configuration`` (SMART App Launch 2.0 §Discovery)."""
     url = iss + "/.well-known/smart-configuration"
+    try:  # the FHIR client's bounded GET: one deadline on the whole exchange, so a server that drips its
+        # answer cannot hold a worker; no redirect, no proxy from the environment, at most the size above
+        answer = bounded_get(url, headers={"Accept": "application/json"}, deadline=Deadline(TIMEOUT_S),
+                             timeout_s=TIMEOUT_S, max_bytes=MAX_METADATA_BYTES)
+    except ExchangeError as exc:  # its message names no URL and no header
+        raise EhrUnavailable(f"The EHR's SMART configuration could not be read ({exc}).") from None
+    if answer.status != 200:
+        raise EhrUnavailable(f"The EHR's SMART configuration answered HTTP {answer.status}.")
     try:
-        with requests.Session() as http:
-            http.trust_env = False  # no proxy from the environment: we say where requests go
-            response = http.get(url, headers={"Accept": "application/json"}, timeout=TIMEOUT_S,
-                                allow_redirects=False, stream=True)
-            body = response.raw.read(MAX_METADATA_BYTES + 1, decode_content=True)
-    except requests.RequestException as exc:
-        raise EhrUnavailable(f"The EHR's SMART configuration could not be read ({type(exc).__name__}).") from None
-    if response.status_code != 200:
-        raise EhrUnavailable(f"The EHR's SMART configuration answered HTTP {response.status_code}.")
-    if len(body) > MAX_METADATA_BYTES:
-        raise EhrUnavailable("The EHR's SMART configuration is larger than expected.")
-    try:
-        metadata = json.loads(body)
+        metadata = json.loads(answer.body)
     except ValueError:
         raise EhrUnavailable("The EHR's SMART configuration is not JSON.") from None
     if not isinstance(metadata, dict):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from hooks.companion import smart
 from hooks.companion.errors import EhrUnavailable, IssuerNotAllowed, LaunchRefused
 from hooks.companion.settings import AppSettings
 from hooks.companion.smart import authorization_url, check_issuer, discover, new_secret
+from tests.support.faulty_fhir import faulty_fhir_server
 from tests.support.recording_server import recording_server
 from tests.support.smart_ehr import query_of
 
@@ -51,6 +55,18 @@ def test_an_unusable_smart_configuration_is_refused_with_its_reason(document, er
     with recording_server({"/fhir/.well-known/smart-configuration": document}) as ehr:
         with pytest.raises(error, match=words):
             discover(ehr.url("/fhir"))
+
+
+@pytest.mark.parametrize("mode", ["header-drip", "slow-drip"])
+def test_a_dripping_smart_configuration_is_given_up_at_the_deadline(mode, monkeypatch):
+    """A server that sends a byte every 0.2 s for 30 s: every receive is quick, so only a deadline on the
+    whole exchange (the FHIR client's bounded GET) stops it from holding a worker."""
+    monkeypatch.setattr(smart, "TIMEOUT_S", 1.0)
+    with faulty_fhir_server(mode) as ehr:
+        started = time.monotonic()
+        with pytest.raises(EhrUnavailable, match="could not be read"):
+            discover(ehr.base_url)
+        assert time.monotonic() - started < 5.0
 
 
 def test_a_missing_smart_configuration_is_an_ehr_error():
