@@ -15,6 +15,7 @@ from urllib.parse import urljoin
 
 import requests
 
+from .cds_calls import post_cds
 from .igcds_server import RunningServer, igcds_server
 from .smart_ehr import SmartEhr, smart_ehr
 
@@ -27,10 +28,8 @@ class CompanionStack:
     igcds: RunningServer
 
     def call(self, service: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """A CDS Hooks call to igcds (dev mode: no JWT); fails unless it answers 200."""
-        response = requests.post(self.igcds.url(f"/cds-services/{service}"), json=body, timeout=30)
-        assert response.status_code == 200, response.text[:500]
-        return response.json()
+        """A CDS Hooks call to igcds (dev mode: no JWT); fails unless it answers 200, conformant."""
+        return post_cds(self.igcds, service, dict(body))
 
 
 @contextmanager
