@@ -111,6 +111,24 @@ class Source:
         return out
 
 
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str | list | dict) and not value)
+
+
+def _without_empty_values(value: Any) -> Any:
+    """A resource as the EHR sent it, without the empty values CDS Hooks forbids the service to send
+    (G2/G3): an EHR's own ``"note": []`` on a draft, echoed in an update, made the whole response
+    non-conformant. FHIR forbids them too, so nothing is lost. A ``null`` inside a list stays: FHIR
+    JSON uses it to align a primitive array with its ``_element`` extensions."""
+    if isinstance(value, Mapping):
+        kept = ((key, _without_empty_values(item)) for key, item in value.items())
+        return {key: item for key, item in kept if not _is_empty(item)}
+    if isinstance(value, list):
+        items = (_without_empty_values(item) for item in value)
+        return [item for item in items if item is None or not _is_empty(item)]
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Action:
     """A suggestion's action. ``description`` is always sent (spec table: REQUIRED)."""
@@ -135,7 +153,7 @@ class Action:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": str(self.type), "description": self.description}
         if self.resource:
-            out["resource"] = dict(self.resource)
+            out["resource"] = _without_empty_values(self.resource)
         if self.resource_id:
             out["resourceId"] = self.resource_id
         return out

@@ -89,6 +89,24 @@ def test_actions_need_description_and_resources():
         "type": "delete", "description": "Delete", "resourceId": "ServiceRequest/1"}
 
 
+def test_an_echoed_resource_loses_the_empty_values_the_ehr_sent_and_nothing_else():
+    """The EHR's draft with ``note: []`` and friends, echoed in an update: CDS Hooks G2/G3 forbids the
+    service to send them (FHIR does too). Values that look empty but are not (0, false) stay, and so
+    does a null that aligns a primitive array with its ``_given`` extensions."""
+    sent = {"resourceType": "MedicationRequest", "id": "mr1", "status": "draft", "note": [], "contained": [],
+            "text": {}, "groupIdentifier": {"value": ""}, "priorPrescription": None, "doNotPerform": False,
+            "dispenseRequest": {"numberOfRepeatsAllowed": 0},
+            "dosageInstruction": [{"sequence": 1, "additionalInstruction": [], "doseAndRate": [{}]}],
+            "subject": {"display": "x", "extension": [{"url": "u", "valueString": "a"}, {}]},
+            "performer": {"_given": [None, {"id": "g2"}], "given": [None, "B"]}}
+    resource = Action(ActionType.UPDATE, "Set dose", sent).to_json()["resource"]
+    assert resource == {"resourceType": "MedicationRequest", "id": "mr1", "status": "draft", "doNotPerform": False,
+                        "dispenseRequest": {"numberOfRepeatsAllowed": 0}, "dosageInstruction": [{"sequence": 1}],
+                        "subject": {"display": "x", "extension": [{"url": "u", "valueString": "a"}]},
+                        "performer": {"_given": [None, {"id": "g2"}], "given": [None, "B"]}}
+    assert sent["note"] == []  # the action's own resource is left as it was
+
+
 def test_links_are_absolute_and_app_context_only_for_smart():
     with pytest.raises(CardModelError):
         Link("Guide", "/relative")

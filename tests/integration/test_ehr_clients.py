@@ -93,6 +93,21 @@ def test_the_same_sandbox_draft_at_70_g_every_4_weeks_gets_the_dose_card_and_its
     assert processing(document) == {}
 
 
+def test_empty_arrays_the_ehr_sends_on_the_draft_are_not_echoed_in_the_update(server, fixture_now) -> None:
+    """``note: []``, ``contained: []``, ``reasonCode: []`` on the draft: CDS Hooks forbids the service to send
+    empty values, so the update that echoes the order leaves them out (``post`` checks the whole response)."""
+    body = load_client_request(SANDBOX, "ig-order-select", "privigen", fixture_now)
+    order = body["context"]["draftOrders"]["entry"][0]["resource"]
+    order["dosageInstruction"][0]["doseAndRate"] = [{"doseQuantity": {"value": 70, "unit": "g", "system": UCUM,
+                                                                      "code": "g"}}]
+    order.update(note=[], contained=[], reasonCode=[], dispenseRequest={})
+    document = post(server, "ig-order-select", body)
+    (suggestion,) = card(document, "order-dose-out-of-range")["suggestions"]
+    resource = suggestion["actions"][0]["resource"]
+    assert not {"note", "contained", "reasonCode", "dispenseRequest"} & set(resource)
+    assert resource["id"] == "request-123" and structural_problems(resource) == []
+
+
 @pytest.mark.parametrize("service_id", ORDER_SERVICES)
 def test_the_empty_draft_sent_on_opening_rx_view_is_answered_with_no_dose_card(server, fixture_now, service_id) -> None:
     document = post(server, service_id, load_client_request(SANDBOX, service_id, "rx-view-opened", fixture_now))
