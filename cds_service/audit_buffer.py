@@ -504,7 +504,7 @@ class BufferedAudit:
                 calls, size, ok = self.spool.calls, self.spool.size, self._failing is None
             self.on_spool(calls, size, ok)
         except Exception:
-            log.exception("audit spool report failed", extra={"event": "audit_lost_report_failed"})
+            log.exception("audit spool report failed", extra={"event": "audit_spool_report_failed"})
 
 
 #: Every buffer of this process, for :func:`close_all`, :func:`start_all` and the at-fork reset.
