@@ -139,3 +139,9 @@ def read_patient(
     if order_resource is not None and (order is None or not is_ig_order(order)):
         raise NotFound("The order is not an immune globulin order igcds can plan.")
     return PatientData(facts, order, facts.record.unavailable, display_name(resolution.data.get("patient")))
+
+
+def active_ig_orders(facts: Facts) -> list[MedicationFact]:
+    """The patient's active Ig orders the dose plan offers to open: Ig orders by the same test a launched
+    order must pass (``is_ig_order``: an intramuscular one would open on "not an order igcds can plan")."""
+    return [m for m in facts.record.medications if is_ig_order(m) and m.status == "active" and m.id]

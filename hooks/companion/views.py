@@ -25,7 +25,7 @@ from cds_service.errors import ConfigError
 
 from .. import text
 from .chart import build_chart
-from .data import PatientData, fhir_client, read_patient
+from .data import PatientData, active_ig_orders, fhir_client, read_patient
 from .errors import (
     AuthorizationFailed,
     CompanionError,
@@ -219,8 +219,7 @@ def companion_blueprint(config: Config) -> Blueprint:
         data = patient_data(session, None if draft else order_ref, draft)
         # The ordered dose first, then any dose a dose card suggests, each with what the dose rules say.
         doses = judged_doses(data.facts, data.order) if data.order is not None else ()
-        active_orders = [m for m in data.facts.record.medications
-                         if m.is_ig and m.resource_type == "MedicationRequest" and m.status == "active" and m.id]
+        active_orders = active_ig_orders(data.facts)
         return page("dose_plan.html", plan=doses[0].plan if doses else None, doses=doses, checks=DOSE_CHECKS,
                     data=data, context=context, view=DOSE_PLAN, from_draft=draft is not None,
                     active_orders=active_orders)

@@ -10,7 +10,8 @@ import math
 
 import pytest
 
-from fhir_mappings.model import MedClass
+from fhir_mappings.model import MedClass, Route
+from hooks.companion.data import active_ig_orders
 from hooks.companion.dose_plan import build_dose_plan, label_use, ml_per_hour, rate_steps
 from hooks.derive.indications import Kind
 from hooks.knowledge.infusion import IV_RATES, LabelUse, iv_rate
@@ -139,3 +140,18 @@ def test_an_order_whose_dose_cannot_be_read_gets_a_plan_without_grams_vials_or_r
     plan = plan_for(patient(34, "male"), weight(70), condition("hyper-igm"), ig_order(None, every_days=28))
     assert plan.grams is None and plan.mg_per_kg is None
     assert plan.weight.dosing_kg == 70
+
+
+def test_the_orders_offered_when_none_was_launched_are_the_active_ig_orders_it_can_plan():
+    """Mrs Ortiz's chart: an active IVIG order, an active SCIG order, an intramuscular Ig order (post-exposure,
+    not an Ig order igcds judges), a completed IVIG order, and a draft. Only the first two are offered: the
+    IM one used to be listed and then open on "not an order igcds can plan"."""
+    record = facts(
+        weight(70),
+        ig_order(30, id="iv-active", status="active", draft=False),
+        ig_order(10, id="sc-active", product="hizentra", status="active", draft=False),
+        ig_order(5, id="im-active", route=Route.IM, status="active", draft=False),
+        ig_order(30, id="iv-done", status="completed", draft=False),
+        ig_order(30, id="iv-draft"),
+    )
+    assert [o.id for o in active_ig_orders(record)] == ["iv-active", "sc-active"]
