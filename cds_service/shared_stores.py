@@ -11,11 +11,15 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
+
+#: How long a store waits for another process's lock at start-up (the stores' own busy_timeout, 5 s).
+BUSY_WAIT_S = 5.0
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -30,6 +34,22 @@ def store_kind(setting: str, key: str) -> Literal["sqlite", "redis"]:
     raise ConfigError(f'{key}: expected "sqlite" or a redis:// / rediss:// / unix:// URL')
 
 
+def use_wal(cursor: Any, wait_s: float) -> None:
+    """Put the database in WAL mode (once: the mode is stored in the file). Switching needs an exclusive
+    lock, and SQLite answers "database is locked" at once, without its busy handler, when several
+    processes open a new database at the same moment; so the switch is retried for up to ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def create_sqlite(path: Path, open_connection: Callable[[], sqlite3.Connection], schema: Sequence[str],
                   key: str) -> None:
     """Make the file (WAL mode) and its tables once at start-up; a failure stops start-up naming ``key``."""
@@ -37,7 +57,7 @@ def create_sqlite(path: Path, open_connection: Callable[[], sqlite3.Connection],
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = open_connection()
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            use_wal(conn, BUSY_WAIT_S)
             for statement in schema:
                 conn.execute(statement)
         finally:

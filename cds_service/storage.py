@@ -44,9 +44,7 @@ import json
 import logging
 import os
 import secrets
-import sqlite3
 import threading
-import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -63,6 +61,7 @@ from sqlalchemy.types import TypeDecorator
 from .errors import ConfigError
 from .extensions import CallRecord, CardOwner
 from .feedback import canonical_feedback, feedback_key, parse_timestamp
+from .shared_stores import use_wal
 
 log = logging.getLogger("igcds.storage")
 
@@ -305,22 +304,6 @@ def resolve_url(url: str) -> URL:
     raise ConfigError(f"[storage] url: unsupported database {backend!r} (use sqlite or postgresql)")
 
 
-def _use_wal(cursor: Any) -> None:
-    """Put the database in WAL mode (once: the mode is stored in the file). Switching needs an exclusive
-    lock, and SQLite answers "database is locked" at once, without its busy handler, when several
-    processes open a new database at the same moment; so the switch is retried until the busy timeout."""
-    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
-                cursor.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
 def _create_engine(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
         engine = sa.create_engine(
@@ -337,7 +320,7 @@ def _create_engine(url: URL) -> Engine:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
-            _use_wal(cursor)
+            use_wal(cursor, _SQLITE_BUSY_TIMEOUT_MS / 1000)
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.close()
 
