@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from .addresses import is_loopback_host, is_loopback_url
+from .addresses import is_loopback_host
 from .auth import AuthContext
 from .config import Config
 from .errors import CdsError, ConfigError, RegistryError
@@ -107,13 +107,16 @@ def main(spec: AppSpec, argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(spec: AppSpec, args: argparse.Namespace) -> int:
-    if args.dev and not is_loopback_url(f"http://{args.host}/"):
+    # The host as gunicorn binds it (``::1`` unbracketed), judged as the proxy warning and the app's dev
+    # guard judge it: loopback is localhost, 127.0.0.0/8 or ::1.
+    loopback = is_loopback_host(args.host)
+    if args.dev and not loopback:
         print(f"{spec.prog}: --dev disables authentication and is only allowed on a loopback address "
               f"(got --host {printable(args.host)})", file=sys.stderr)
         return 2
     overrides: dict[str, Any] = {"dev": True} if args.dev else {}
     config = spec.load_config(args.config, overrides)
-    if config.dev and not is_loopback_url(f"http://{args.host}/"):
+    if config.dev and not loopback:
         print(f"{spec.prog}: dev mode is only allowed on a loopback address", file=sys.stderr)
         return 2
     from .metrics import prepare_multiprocess_dir

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.support.conformance import assert_conformant_response
+from tests.support.igcds_server import free_port, spawn_serve, stop_process_group, wait_until_healthy, write_toml
 
 REPO = Path(__file__).resolve().parents[2]
 IGCDS = str(Path(sys.executable).with_name("igcds"))
@@ -71,6 +73,21 @@ def test_serve_dev_mode_is_refused_off_loopback():
     result = igcds("serve", "--dev", "--host", "0.0.0.0", "--port", "1")
     assert result.returncode == 2
     assert "loopback" in result.stderr
+
+
+def test_serve_dev_mode_on_the_ipv6_loopback_is_served(tmp_path):
+    """``--dev --host ::1`` is this machine: it was refused (the check read the bare host as a URL, where
+    ``::1`` has no host), though the proxy warning and the app's dev guard both count ::1 as loopback."""
+    config = write_toml({"server": {"data_dir": str(tmp_path / "data")}}, tmp_path / "igcds.toml")
+    port, log = free_port(), tmp_path / "server.log"
+    process = spawn_serve(config, port, log, workers=1, threads=1, dev=True, host="::1")
+    try:
+        wait_until_healthy(process, f"http://[::1]:{port}/healthz", log, timeout=30)
+        discovery = requests.get(f"http://[::1]:{port}/cds-services", timeout=5)
+        assert discovery.status_code == 200 and discovery.json()["services"]  # dev mode: no JWT asked
+    finally:
+        stop_process_group(process)
+    assert "only allowed on a loopback address" not in log.read_text()
 
 
 def test_a_bad_configuration_stops_start_up_naming_the_key(tmp_path):

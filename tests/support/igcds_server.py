@@ -118,13 +118,13 @@ def igcds_server(
 
 
 def spawn_serve(config_path: Path, port: int, log_path: Path, *, workers: int, threads: int, dev: bool = False,
-                env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start ``igcds serve`` on 127.0.0.1:``port`` in its own process group, its output appended to
+                env: Mapping[str, str] | None = None, host: str = "127.0.0.1") -> subprocess.Popen[bytes]:
+    """Start ``igcds serve`` on ``host`` (127.0.0.1):``port`` in its own process group, its output appended to
     ``log_path`` (registered for the session's log hygiene scan), the working directory beside the
     configuration. A server stopped (or killed) can be started again with the same arguments."""
     if log_path not in SERVER_LOGS:
         SERVER_LOGS.append(log_path)
-    args = [str(IGCDS), "serve", "--host", "127.0.0.1", "--port", str(port), "--config", str(config_path),
+    args = [str(IGCDS), "serve", "--host", host, "--port", str(port), "--config", str(config_path),
             "--workers", str(workers), "--threads", str(threads)]
     if dev:
         args.append("--dev")
